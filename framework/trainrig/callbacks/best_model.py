@@ -1,0 +1,47 @@
+"""Track the best validation value and export the model to ``OUTPUT/best/`` whenever it improves."""
+
+from __future__ import annotations
+
+import math
+
+from trainrig.callbacks.base import TrainrigCallback
+
+
+class BestModel(TrainrigCallback):
+    """Exports to ``best/`` when ``logs[trainer.best_monitor]`` beats the best so far.
+
+    The monitored key and direction come from the model's ``_best_logging_settings`` (validation
+    value, e.g. ``val_loss``). ``best/trainrig.json`` records the epoch and the value.
+    """
+
+    def __init__(self, trainer):
+        super().__init__(trainer)
+        self.monitor, self.greater_is_better = trainer.best_monitor, trainer.best_greater_is_better
+        self.best: float | None = None
+        self.best_epoch: int | None = None
+
+    def improved(self, value: float) -> bool:
+        if math.isnan(value):
+            return False
+        if self.best is None:
+            return True
+        return value > self.best if self.greater_is_better else value < self.best
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = float((logs or {})[self.monitor])
+        if not self.improved(value):
+            return
+        previous = self.best
+        self.best, self.best_epoch = value, epoch + 1
+        self.trainer.exporter.export(
+            self.trainer.run_dir.best, extra={"epoch": self.best_epoch, "monitor": self.monitor, "value": value}
+        )
+        if self.trainer.params.progress != "none":
+            before = "" if previous is None else f" (was {previous:.6g})"
+            print(f"best {self.monitor} = {value:.6g}{before}: exported to {self.trainer.run_dir.best}", flush=True)
+
+    def get_state(self) -> dict:
+        return {"best": self.best, "best_epoch": self.best_epoch}
+
+    def set_state(self, state: dict) -> None:
+        self.best, self.best_epoch = state["best"], state["best_epoch"]

@@ -1,0 +1,24 @@
+"""Record every epoch's ``logs`` into the history that ``Trainer.train()`` returns."""
+
+from __future__ import annotations
+
+from trainrig.callbacks.base import TrainrigCallback
+
+
+class HistoryRecorder(TrainrigCallback):
+    """Appends each value of the epoch-end ``logs`` to ``trainer.history[name]``.
+
+    ``logs`` at epoch end hold every training loss and metric (``loss``, each named loss, each metric),
+    the same for validation with a ``val_`` prefix, and ``learning_rate``.
+    """
+
+    def on_epoch_end(self, epoch, logs=None):
+        for name, value in (logs or {}).items():
+            self.trainer.history.setdefault(name, []).append(float(value))
+
+    def get_state(self) -> dict:
+        return {"history": self.trainer.history}
+
+    def set_state(self, state: dict) -> None:
+        self.trainer.history.clear()
+        self.trainer.history.update({k: list(v) for k, v in state["history"].items()})

@@ -1,0 +1,27 @@
+"""Hand the first few validation samples to the model's ``_print_evaluate`` after each validation."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from trainrig.callbacks.base import TrainrigCallback
+from trainrig.model.definitions import Sample
+
+
+def unbatch(tree: dict, index: int) -> dict:
+    return {name: np.asarray(value)[index] for name, value in tree.items()}
+
+
+class PrintEvaluate(TrainrigCallback):
+    """Calls ``model._print_evaluate(sample, data, print_fn)`` on ``TrainerParams.print_samples`` samples."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        count = self.trainer.params.print_samples
+        batch = self.trainer.validation_batch
+        if count == 0 or batch is None or self.trainer.params.progress == "none":
+            return
+        inputs, targets, outputs = batch
+        size = len(next(iter(targets.values() or inputs.values())))
+        for i in range(min(count, size)):
+            sample = Sample(inputs=unbatch(inputs, i), outputs=unbatch(outputs, i), targets=unbatch(targets, i))
+            self.trainer.model._print_evaluate(sample, self.trainer.data, print_fn=print)

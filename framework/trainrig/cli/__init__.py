@@ -1,0 +1,1 @@
+"""The ``trainrig`` command line: one module per command; ``trainrig --help`` imports no TensorFlow."""

@@ -1,0 +1,1 @@
+"""The data: ``DataBase``, ``ArraySequence`` and the conversion of sequences to ``tf.data``."""

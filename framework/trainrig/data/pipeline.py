@@ -1,0 +1,94 @@
+"""One view of any sequence the loop reads: its length, its batch signature, an epoch as ``tf.data``.
+
+A ``PyDataset`` is read through ``tf.data.Dataset.from_generator`` (prefetched, so the next batch is
+prepared while the current step runs) starting at any batch index, which is what a mid-epoch resume
+needs; a ``tf.data.Dataset`` is used as it is. Either way the training loop sees a ``tf.data``
+dataset it can hand to ``strategy.experimental_distribute_dataset``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+from trainrig.errors import TrainrigError
+
+_PREFETCH_BATCHES = 2
+
+
+def _spec_of(value, where: str) -> tf.TensorSpec:
+    array = np.asarray(value)
+    if array.ndim == 0:
+        raise TrainrigError(f"{where} is a scalar; every input and target needs a batch axis")
+    dtype = tf.string if array.dtype.kind in "OUS" else tf.as_dtype(array.dtype)
+    return tf.TensorSpec(shape=(None, *array.shape[1:]), dtype=dtype)
+
+
+def _check_batch(batch, name: str) -> tuple[dict, dict]:
+    if not (isinstance(batch, (tuple, list)) and len(batch) == 2 and all(isinstance(b, dict) for b in batch)):
+        raise TrainrigError(
+            f"the {name} sequence must yield (inputs, targets) with both dicts of arrays, got {type(batch).__name__}"
+        )
+    return batch[0], batch[1]
+
+
+class BatchSource:
+    """A training, validation or prediction sequence as the loop sees it."""
+
+    def __init__(self, sequence: Any, name: str, steps: int = 0):
+        self.sequence = sequence
+        self.name = name
+        self.is_dataset = isinstance(sequence, tf.data.Dataset)
+        if self.is_dataset:
+            cardinality = int(sequence.cardinality())
+            if steps <= 0 and cardinality < 0:
+                raise TrainrigError(
+                    f"the {name} tf.data.Dataset has no known length; set --trainer.steps_per_epoch "
+                    "or give the dataset a finite cardinality"
+                )
+            self.length = min(steps, cardinality) if steps > 0 and cardinality >= 0 else (steps or cardinality)
+            inputs_spec, targets_spec = _check_batch(sequence.element_spec, name)
+            self.signature = (inputs_spec, targets_spec)
+        else:
+            if not hasattr(sequence, "__getitem__") or not hasattr(sequence, "__len__"):
+                raise TrainrigError(
+                    f"the {name} sequence must be a keras.utils.PyDataset or a tf.data.Dataset, got {type(sequence).__name__}"
+                )
+            self.length = len(sequence) if steps <= 0 else min(steps, len(sequence))
+            inputs, targets = _check_batch(sequence[0], name)
+            self.signature = (
+                {k: _spec_of(v, f"{name} input {k!r}") for k, v in inputs.items()},
+                {k: _spec_of(v, f"{name} target {k!r}") for k, v in targets.items()},
+            )
+        if self.length == 0:
+            raise TrainrigError(f"the {name} sequence is empty")
+
+    def __len__(self) -> int:
+        return self.length
+
+    def first_batch(self) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """The first batch as numpy arrays (used to check the model before training)."""
+        if self.is_dataset:
+            inputs, targets = next(iter(self.sequence.take(1)))
+            return {k: v.numpy() for k, v in inputs.items()}, {k: v.numpy() for k, v in targets.items()}
+        inputs, targets = self.sequence[0]
+        return {k: np.asarray(v) for k, v in inputs.items()}, {k: np.asarray(v) for k, v in targets.items()}
+
+    def dataset(self, start: int = 0) -> tf.data.Dataset:
+        """The batches ``start .. len-1`` of the current epoch."""
+        if self.is_dataset:
+            return self.sequence.take(self.length).skip(start)
+        sequence, stop = self.sequence, self.length
+
+        def batches():
+            for index in range(start, stop):
+                yield sequence[index]
+
+        return tf.data.Dataset.from_generator(batches, output_signature=self.signature).prefetch(_PREFETCH_BATCHES)
+
+    def epoch_end(self) -> None:
+        """Tell a ``PyDataset`` an epoch has passed (it may reshuffle)."""
+        if not self.is_dataset and hasattr(self.sequence, "on_epoch_end"):
+            self.sequence.on_epoch_end()

@@ -1,0 +1,1 @@
+"""Export graphs (``.keras`` + SavedModel) and load them back with their custom objects."""

@@ -1,0 +1,34 @@
+"""Find the custom classes an exported graph needs and record their import paths."""
+
+from __future__ import annotations
+
+import warnings
+
+import keras
+
+from trainrig.imports import object_path
+
+
+def _is_custom(cls: type) -> bool:
+    return not cls.__module__.startswith(("keras.", "keras", "tensorflow.", "tf_keras."))
+
+
+def custom_objects_of(graphs: dict[str, keras.Model], additional: list) -> dict[str, str]:
+    """``{registered name: "module:QualName"}`` of every non-keras layer in ``graphs`` plus ``additional``."""
+    found: dict[str, object] = {}
+    for graph in graphs.values():
+        for layer in graph._flatten_layers(include_self=False, recursive=True):
+            if _is_custom(type(layer)):
+                found[keras.saving.get_registered_name(type(layer))] = type(layer)
+    for obj in additional:
+        found[keras.saving.get_registered_name(obj)] = obj
+    paths = {}
+    for name, obj in found.items():
+        if obj.__module__ == "__main__":
+            warnings.warn(
+                f"custom object {obj.__qualname__} is defined in __main__; move it into an importable module "
+                "so trainrig.load_model can reload the export in a fresh process",
+                stacklevel=2,
+            )
+        paths[name] = object_path(obj)
+    return paths

@@ -1,0 +1,57 @@
+"""Write a set of graphs to a directory atomically: ``<graph>.keras``, ``<graph>/`` SavedModel, ``trainrig.json``."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import keras
+
+from trainrig.export.custom_objects import custom_objects_of
+
+MANIFEST = "trainrig.json"
+
+
+class Exporter:
+    """Exports the same graphs (sharing the run's weights) to ``best/`` or ``export/``."""
+
+    def __init__(self, graphs: dict[str, keras.Model], additional_objects: list, model_path: str):
+        self.graphs = graphs
+        self.custom_objects = custom_objects_of(graphs, additional_objects)
+        self.model_path = model_path
+
+    def export(self, directory: Path, extra: dict | None = None) -> None:
+        """Write every graph into ``directory``, replacing it only once the new export is complete."""
+        directory = Path(directory)
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+        try:
+            for name, graph in self.graphs.items():
+                graph.save(staging / f"{name}.keras")
+                graph.export(str(staging / name), verbose=False)
+            manifest = {
+                "graphs": list(self.graphs),
+                "custom_objects": self.custom_objects,
+                "model": self.model_path,
+                **(extra or {}),
+            }
+            (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+            _replace_dir(staging, directory)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+
+
+def _replace_dir(new: Path, target: Path) -> None:
+    """Swap ``new`` into place of ``target``; at every instant one complete copy exists on disk."""
+    old = None
+    if target.exists():
+        old = target.with_name(f".{target.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(target, old)
+    os.replace(new, target)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)

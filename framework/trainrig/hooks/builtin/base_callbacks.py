@@ -1,0 +1,12 @@
+"""Built-in plugin: the base callbacks every run has (they come before any plugin's or user's)."""
+
+from __future__ import annotations
+
+from trainrig.hooks.markers import hookimpl
+
+
+@hookimpl(tryfirst=True)
+def trainrig_register_callbacks(trainer):
+    from trainrig.callbacks import base_callbacks
+
+    return base_callbacks(trainer)

@@ -1,0 +1,1 @@
+"""The model: ``ModelBase``, its definitions, ``MultiMetric`` and the losses/metrics of a step."""

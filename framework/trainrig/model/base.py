@@ -1,0 +1,111 @@
+"""``ModelBase``: what a user subclasses to define the network, its losses and metrics, and exports."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Generic, TypeVar
+
+import keras
+
+from trainrig.model.definitions import (
+    LossDefinition,
+    MetricDefinition,
+    MultiMetricDefinition,
+    PredictionDefinition,
+    Sample,
+)
+from trainrig.model.params import ModelBaseParams
+from trainrig.params import params_class_of
+from trainrig.tensorboard.handler import TensorBoardDataHandler
+
+P = TypeVar("P", bound=ModelBaseParams)
+
+
+class ModelBase(Generic[P]):
+    """The model of an experiment: ``MyModel(params)``; the params are ``self.params``.
+
+    Override :meth:`create_graph` and at least one of :meth:`_loss` / :meth:`_extended_loss`;
+    everything else is optional. A batch is ``(inputs, targets)``, both dicts of tensors; the graph
+    maps the inputs dict to an outputs dict. The params class is taken from ``ModelBase[MyParams]``
+    (or a ``params_class`` class attribute).
+    """
+
+    params_class: type | None = None
+
+    def __init__(self, params: P | None = None):
+        self.params: P = params if params is not None else self.params_cls()()
+
+    @classmethod
+    def params_cls(cls) -> type:
+        return params_class_of(cls, ModelBase, ModelBaseParams)
+
+    # --- the network ---------------------------------------------------------------------------
+
+    def create_graph(self, params: P) -> keras.layers.Layer:
+        """Return a layer or model that takes the inputs dict and returns the outputs dict."""
+        raise NotImplementedError(f"{type(self).__name__} must implement create_graph(self, params)")
+
+    # --- losses --------------------------------------------------------------------------------
+
+    def _loss(self) -> dict[str, LossDefinition]:
+        """Keras losses by name: ``LossDefinition(target, output, keras_loss)``."""
+        return {}
+
+    def _extended_loss(self, inputs_targets: dict[str, Any], outputs: dict[str, Any]) -> dict[str, Any]:
+        """Losses over the joined inputs+targets dict and the outputs: ``{name: tensor [batch]}``."""
+        return {}
+
+    def _loss_weights(self) -> dict[str, float] | None:
+        """Weights of the named losses in the total ``loss`` (default 1 each)."""
+        return None
+
+    # --- metrics -------------------------------------------------------------------------------
+
+    def _metric(self) -> dict[str, MetricDefinition]:
+        """Keras metrics by name. Return NEW metric objects on every call (train and validation each get a set)."""
+        return {}
+
+    def _sample_weights(self, inputs: dict[str, Any], targets: dict[str, Any]) -> dict[str, Any] | None:
+        """Per-metric sample weights ``{metric name: tensor [batch]}`` (keras, extended and multi metrics)."""
+        return None
+
+    def _extended_metric(self, inputs_targets: dict[str, Any], outputs: dict[str, Any]) -> dict[str, Any]:
+        """Metrics over everything: ``{name: tensor [batch]}``, averaged (weighted by ``_sample_weights``)."""
+        return {}
+
+    def _multi_metric(self) -> dict[str, MultiMetricDefinition]:
+        """Multi-metrics by name; each child metric logs under its own name. Return new objects per call."""
+        return {}
+
+    def _best_logging_settings(self) -> tuple[str, str]:
+        """``("min" or "max", name)`` of the loss or metric (validation value) that decides the best model."""
+        return "min", "loss"
+
+    # --- validation output ---------------------------------------------------------------------
+
+    def _print_evaluate(self, sample: Sample, data, print_fn: Callable[..., None] = print) -> None:
+        """Called on the first few validation samples (un-batched) of every validation."""
+
+    def _create_tensorboard_handler(self) -> TensorBoardDataHandler:
+        """The handler of extra TensorBoard data (default: none beyond losses and metrics)."""
+        return TensorBoardDataHandler()
+
+    def _prediction(self) -> PredictionDefinition | None:
+        """What the validation metric suite evaluates (``None``: no suite)."""
+        return None
+
+    # --- export --------------------------------------------------------------------------------
+
+    @classmethod
+    def _additional_layers(cls) -> list:
+        """Custom objects needed to reload an exported graph, beyond those found automatically.
+
+        The exporter already records every custom layer class it finds by walking the exported
+        graph, so override this only for objects it cannot see (a custom activation function, a class
+        used only inside a ``Lambda``...).
+        """
+        return []
+
+    def _export_graphs(self, inputs: dict, outputs: dict, targets: dict) -> dict[str, keras.Model]:
+        """The graphs to export, by name. Default: ``{"default": keras.Model(inputs, outputs)}``."""
+        del targets
+        return {"default": keras.Model(inputs=inputs, outputs=outputs)}

@@ -1,0 +1,1 @@
+"""TensorBoard: the ``TensorBoardDataHandler`` and the writers of a run."""

@@ -1,0 +1,1 @@
+"""Training: ``TrainerParams``, the ``Trainer``, the compiled steps and the run's environment."""

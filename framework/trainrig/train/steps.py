@@ -1,0 +1,86 @@
+"""The compiled train, eval and predict steps, run through ``strategy.run`` for every strategy.
+
+Keras' ``Model.fit`` is not used: under ``MultiWorkerMirroredStrategy`` it fails in Keras 3 (keras
+issue 20585), while a ``tf.function`` step over Keras layers, optimizer and metrics run with
+``strategy.run`` works under every strategy. ``steps_per_execution`` steps run inside one call.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from trainrig.model.objectives import TOTAL_LOSS, MetricSet, Objectives
+
+
+class Steps:
+    """Holds the traced step functions of one run; retrace with :meth:`retrace` after freezing layers."""
+
+    def __init__(
+        self,
+        strategy: tf.distribute.Strategy,
+        keras_model: keras.Model,
+        optimizer: keras.optimizers.Optimizer,
+        objectives: Objectives,
+        train_metrics: MetricSet,
+        val_metrics: MetricSet,
+    ):
+        self.strategy = strategy
+        self.keras_model = keras_model
+        self.optimizer = optimizer
+        self.objectives = objectives
+        self.train_metrics = train_metrics
+        self.val_metrics = val_metrics
+        self.retrace()
+
+    def retrace(self) -> None:
+        """(Re)create the tf.functions; the trainable variables are captured when they are traced."""
+        self._train = tf.function(self._train_execution)
+        self._eval = tf.function(self._eval_execution)
+        self._predict = tf.function(self._predict_batch, reduce_retracing=True)
+
+    # --- one replica's work ----------------------------------------------------------------------
+
+    def _train_step(self, batch):
+        inputs, targets = batch
+        model = self.keras_model
+        with tf.GradientTape() as tape:
+            outputs = model(inputs, training=True)
+            losses = self.objectives.losses(inputs, targets, outputs, model.losses)
+            # The optimizer sums gradients over replicas: scale so the sum is the mean.
+            scaled = losses[TOTAL_LOSS] / self.strategy.num_replicas_in_sync
+        variables = model.trainable_variables
+        gradients = tape.gradient(scaled, variables)
+        pairs = [(g, v) for g, v in zip(gradients, variables) if g is not None]
+        self.optimizer.apply([g for g, _ in pairs], [v for _, v in pairs])
+        self.train_metrics.update(inputs, targets, outputs, losses)
+
+    def _eval_step(self, batch):
+        inputs, targets = batch
+        outputs = self.keras_model(inputs, training=False)
+        losses = self.objectives.losses(inputs, targets, outputs, self.keras_model.losses)
+        self.val_metrics.update(inputs, targets, outputs, losses)
+
+    # --- executions of several steps ------------------------------------------------------------
+
+    def _train_execution(self, iterator, steps):
+        for _ in tf.range(steps):
+            self.strategy.run(self._train_step, args=(next(iterator),))
+
+    def _eval_execution(self, iterator, steps):
+        for _ in tf.range(steps):
+            self.strategy.run(self._eval_step, args=(next(iterator),))
+
+    def _predict_batch(self, inputs):
+        return self.keras_model(inputs, training=False)
+
+    # --- what the loop calls --------------------------------------------------------------------
+
+    def train(self, iterator, steps: int) -> None:
+        self._train(iterator, tf.constant(steps, dtype=tf.int32))
+
+    def evaluate(self, iterator, steps: int) -> None:
+        self._eval(iterator, tf.constant(steps, dtype=tf.int32))
+
+    def predict(self, inputs: dict):
+        return self._predict(inputs)

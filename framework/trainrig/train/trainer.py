@@ -1,0 +1,250 @@
+"""``Trainer``: runs one experiment from params to exported model, speaking the keras callback protocol."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+import tensorflow as tf
+
+from trainrig.data.base import DataBase
+from trainrig.data.pipeline import BatchSource
+from trainrig.errors import TrainrigError, one_of
+from trainrig.export.exporter import Exporter
+from trainrig.hooks.manager import PluginManager, plugin_manager
+from trainrig.imports import object_path
+from trainrig.model.base import ModelBase
+from trainrig.model.objectives import MetricSet, Objectives
+from trainrig.params import dumps, to_dict
+from trainrig.run_dir import RunDir
+from trainrig.tensorboard.writers import VALIDATION_PREFIX
+from trainrig.train.build import BuiltModel, build_model
+from trainrig.train.environment import current_learning_rate, make_optimizer, make_strategy, seed_everything
+from trainrig.train.params import TrainerParams
+from trainrig.train.steps import Steps
+from trainrig.variables import set_variable
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {text[0] if text else ''}"
+
+
+def flatten(tree: dict, prefix: str = "") -> dict[str, Any]:
+    out = {}
+    for key, value in tree.items():
+        if isinstance(value, dict) and value:
+            out.update(flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+class Trainer:
+    """Train ``model`` on ``data`` as ``params`` say; ``train()`` returns the history.
+
+    The callback list is trainrig's base callbacks (history, console, TensorBoard, best model), then
+    those plugins register, then ``callbacks``. Callbacks see ``self.model`` as a ``keras.Model``
+    whose ``optimizer`` is the training optimizer, and epoch-end ``logs`` holding every training value,
+    every validation value (``val_`` prefix) and ``learning_rate``.
+    """
+
+    def __init__(
+        self,
+        params: TrainerParams,
+        model: ModelBase,
+        data: DataBase,
+        callbacks: list[keras.callbacks.Callback] | None = None,
+        plugins: PluginManager | None = None,
+    ):
+        self.params = params
+        self.model = model
+        self.data = data
+        self.user_callbacks = list(callbacks or [])
+        self.plugins = plugins or plugin_manager()
+        self.run_dir = RunDir(params.output_dir)
+        self.history: dict[str, list[float]] = {}
+        self.validation_batch: tuple[dict, dict, dict] | None = None
+        self.tensorboard_handler = model._create_tensorboard_handler()
+
+    # --- params ---------------------------------------------------------------------------------
+
+    def params_dict(self) -> dict[str, Any]:
+        """Everything needed to rebuild this run (written to ``OUTPUT/params.json``)."""
+        return {
+            "model": {"class": object_path(type(self.model)), "params": to_dict(self.model.params)},
+            "data": {"class": object_path(type(self.data)), "params": to_dict(self.data.params)},
+            "trainer": to_dict(self.params),
+        }
+
+    def flat_params(self) -> dict[str, Any]:
+        tree = self.params_dict()
+        return flatten({"model": tree["model"]["params"], "data": tree["data"]["params"], "trainer": tree["trainer"]})
+
+    # --- set-up: everything that can fail does so here, before the first step --------------------
+
+    def _check_output_dir(self) -> None:
+        if self.run_dir.is_run() and not self.params.overwrite:
+            raise TrainrigError(
+                f"output directory {self.run_dir.root} already holds a run (params.json); "
+                "choose another --trainer.output_dir or pass --trainer.overwrite true"
+            )
+
+    def _prepare(self) -> None:
+        p = self.params
+        self._check_output_dir()
+        seed_everything(p.seed, p.deterministic)
+        self.strategy = make_strategy(p.strategy)
+        self.data.seed = p.seed
+        self.train_source = BatchSource(self.data.train_sequence(p.batch_size), "training", p.steps_per_epoch)
+        self.val_source = BatchSource(self.data.val_sequence(p.batch_size), "validation")
+        self.steps_per_epoch = len(self.train_source)
+        with self.strategy.scope():
+            self.built: BuiltModel = build_model(self.model, self.train_source.signature)
+            self.keras_model = self.built.keras_model
+            self.objectives = Objectives(self.model)
+            self._check_model_on_first_batch()
+            self.train_metrics = MetricSet(self.model, self.objectives)
+            self.val_metrics = MetricSet(self.model, self.objectives)
+            self.optimizer = make_optimizer(p, self.steps_per_epoch)
+            self.optimizer.build(self.keras_model.trainable_variables)
+        self.keras_model.optimizer = self.optimizer
+        self._check_sample_weights()
+        self._choose_best_monitor()
+        self.steps = Steps(
+            self.strategy, self.keras_model, self.optimizer, self.objectives, self.train_metrics, self.val_metrics
+        )
+        self.exporter = Exporter(self._export_graphs(), self.model._additional_layers(), object_path(type(self.model)))
+        self.callbacks = self._callbacks()
+
+    def _check_model_on_first_batch(self) -> None:
+        inputs, targets = self.train_source.first_batch()
+        outputs = self.keras_model(inputs, training=False)
+        try:
+            self.objectives.check(inputs, targets, outputs)
+        except TrainrigError:
+            raise
+        except Exception as e:
+            raise TrainrigError(f"computing the losses or metrics of the first batch failed: {_first_line(e)}") from e
+        self._first_batch = (inputs, targets)
+
+    def _check_sample_weights(self) -> None:
+        inputs, targets = self._first_batch
+        weights = self.model._sample_weights(inputs, targets) or {}
+        metric_names = set(self.train_metrics.names()) - set(self.train_metrics.loss_trackers)
+        unknown = set(weights) - metric_names
+        if unknown:
+            raise TrainrigError(
+                f"_sample_weights names unknown metric {sorted(unknown)[0]!r}; metrics: {one_of(metric_names)}"
+            )
+
+    def _choose_best_monitor(self) -> None:
+        settings = self.model._best_logging_settings()
+        if not (isinstance(settings, tuple) and len(settings) == 2 and settings[0] in ("min", "max")):
+            raise TrainrigError(f"_best_logging_settings must return ('min' or 'max', name), got {settings!r}")
+        mode, name = settings
+        names = self.val_metrics.names()
+        if name not in names:
+            raise TrainrigError(f"_best_logging_settings names {name!r}, which is not logged; valid: {one_of(names)}")
+        self.best_monitor = VALIDATION_PREFIX + name
+        self.best_greater_is_better = mode == "max"
+        set_variable("MODEL_METRIC", self.best_monitor)
+        set_variable("MODEL_METRIC_GREATER_IS_BETTER", self.best_greater_is_better)
+
+    def _export_graphs(self) -> dict[str, keras.Model]:
+        b = self.built
+        graphs: dict[str, keras.Model] = {}
+        owners: dict[str, str] = {}
+        for plugin, result in self.plugins.call_each(
+            "trainrig_register_export_graphs", model=self.model, inputs=b.inputs, outputs=b.outputs, targets=b.targets
+        ):
+            if not isinstance(result, dict) or not all(isinstance(g, keras.Model) for g in result.values()):
+                raise TrainrigError(f"plugin {plugin!r}: trainrig_register_export_graphs must return dict[str, keras.Model]")
+            for name, graph in result.items():
+                if name in graphs:
+                    raise TrainrigError(f"export graph {name!r} is registered by both {owners[name]!r} and {plugin!r}")
+                graphs[name], owners[name] = graph, plugin
+        return graphs
+
+    def _callbacks(self) -> keras.callbacks.CallbackList:
+        callbacks = []
+        for plugin, result in self.plugins.call_each("trainrig_register_callbacks", trainer=self):
+            if not isinstance(result, (list, tuple)) or not all(isinstance(c, keras.callbacks.Callback) for c in result):
+                raise TrainrigError(
+                    f"plugin {plugin!r}: trainrig_register_callbacks must return a list of keras.callbacks.Callback"
+                )
+            callbacks.extend(result)
+        callbacks.extend(self.user_callbacks)
+        return keras.callbacks.CallbackList(
+            callbacks, model=self.keras_model, epochs=self.params.epochs, steps=self.steps_per_epoch, verbose=0
+        )
+
+    # --- the loop -------------------------------------------------------------------------------
+
+    def train(self) -> dict[str, list[float]]:
+        """Run the whole experiment and return the history ``{log name: [value per epoch]}``."""
+        self._prepare()
+        self.run_dir.root.mkdir(parents=True, exist_ok=True)
+        self.run_dir.params_json.write_text(dumps(self.params_dict()))
+        callbacks = self.callbacks
+        self.keras_model.stop_training = False
+        callbacks.on_train_begin()
+        logs: dict[str, float] = {}
+        for epoch in range(self.params.epochs):
+            logs = self._train_epoch(epoch)
+            if self.keras_model.stop_training:
+                break
+        callbacks.on_train_end(logs)
+        if self.params.export:
+            self.exporter.export(self.run_dir.export, extra={"epochs": len(next(iter(self.history.values()), []))})
+        return self.history
+
+    def _distributed_iterator(self, dataset: tf.data.Dataset):
+        return iter(self.strategy.experimental_distribute_dataset(dataset))
+
+    def _train_epoch(self, epoch: int) -> dict[str, float]:
+        callbacks = self.callbacks
+        self.train_metrics.reset()
+        callbacks.on_epoch_begin(epoch)
+        iterator = self._distributed_iterator(self.train_source.dataset())
+        step, logs = 0, {}
+        while step < self.steps_per_epoch:
+            count = min(self.params.steps_per_execution, self.steps_per_epoch - step)
+            callbacks.on_train_batch_begin(step)
+            self.steps.train(iterator, count)
+            step += count
+            logs = self.train_metrics.results()
+            callbacks.on_train_batch_end(step - 1, logs)
+            if self.keras_model.stop_training:
+                break
+        self.train_source.epoch_end()
+        logs = dict(logs)
+        logs.update(self._validate())
+        logs["learning_rate"] = current_learning_rate(self.optimizer)
+        callbacks.on_epoch_end(epoch, logs)
+        return logs
+
+    def _validate(self) -> dict[str, float]:
+        callbacks = self.callbacks
+        self.val_metrics.reset()
+        callbacks.on_test_begin()
+        iterator = self._distributed_iterator(self.val_source.dataset())
+        step, total = 0, len(self.val_source)
+        while step < total:
+            count = min(self.params.steps_per_execution, total - step)
+            callbacks.on_test_batch_begin(step)
+            self.steps.evaluate(iterator, count)
+            step += count
+            callbacks.on_test_batch_end(step - 1)
+        logs = self.val_metrics.results()
+        callbacks.on_test_end(logs)
+        self._capture_validation_batch()
+        return {VALIDATION_PREFIX + name: value for name, value in logs.items()}
+
+    def _capture_validation_batch(self) -> None:
+        """Keep the first validation batch with its outputs, for ``_print_evaluate`` and TensorBoard."""
+        if not hasattr(self, "_first_val_batch"):
+            self._first_val_batch = self.val_source.first_batch()
+        inputs, targets = self._first_val_batch
+        outputs = {k: keras.ops.convert_to_numpy(v) for k, v in self.steps.predict(inputs).items()}
+        self.validation_batch = (inputs, targets, outputs)
