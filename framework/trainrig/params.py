@@ -190,7 +190,7 @@ def from_dict(cls, data: dict[str, Any], path: str = ""):
     try:
         return cls(**kwargs)
     except (ValueError, TypeError) as e:
-        raise TrainrigError(f"{path or cls.__name__}: {e}") from None
+        raise TrainrigError(f"{prefix}{e}" if prefix else f"{cls.__name__}: {e}") from None
 
 
 def dumps(data: dict[str, Any]) -> str:

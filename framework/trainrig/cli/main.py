@@ -1,0 +1,54 @@
+"""``trainrig`` command dispatcher. Imports a command's module only when that command runs.
+
+``trainrig --help`` therefore imports no TensorFlow and answers at once.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+
+from trainrig.errors import TrainrigError
+
+COMMANDS = {
+    "train": ("trainrig.cli.train", "train a model on data: trainrig train --model PKG.MOD:Model --data PKG.MOD:Data"),
+}
+
+EXIT_USAGE = 2
+
+
+def _usage() -> str:
+    lines = ["usage: trainrig COMMAND [options]   (trainrig COMMAND --help for a command's options)", "", "commands:"]
+    lines += [f"  {name:<9} {summary}" for name, (_, summary) in COMMANDS.items()]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(_usage())
+        return 0 if argv else EXIT_USAGE
+    if argv[0] in ("-V", "--version"):
+        from trainrig import __version__
+
+        print(f"trainrig {__version__}")
+        return 0
+    name, rest = argv[0], argv[1:]
+    if name not in COMMANDS:
+        print(f"trainrig: error: unknown command {name!r}; commands: {', '.join(COMMANDS)}", file=sys.stderr)
+        return EXIT_USAGE
+    # TensorFlow's C++ start-up chatter hides the lines users need; keep its warnings and errors.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        return importlib.import_module(COMMANDS[name][0]).run(rest) or 0
+    except TrainrigError as e:
+        print(f"trainrig {name}: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"trainrig {name}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

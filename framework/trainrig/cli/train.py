@@ -1,0 +1,65 @@
+"""``trainrig train``: train a model on data, every option generated from the params classes."""
+
+from __future__ import annotations
+
+import json
+
+from trainrig.cli.experiment import build_experiment, import_user_class, read_json
+from trainrig.cli.options import ParamsOptions, Parser, apply, reject_unknown
+from trainrig.params import merge
+from trainrig.train.params import TrainerParams
+
+DESCRIPTION = """Train a model. Every field of the model's, the data's and the trainer's params is an option
+(--model.FIELD, --data.FIELD, --trainer.FIELD, nested ones dotted). Booleans take true/false;
+lists and dicts take JSON. --config reads a params.json-style file; options override it."""
+
+
+def _selector_parser() -> Parser:
+    parser = Parser(prog="trainrig train", add_help=False)
+    parser.add_argument("--model")
+    parser.add_argument("--data")
+    parser.add_argument("--config")
+    return parser
+
+
+def run(argv: list[str]) -> int:
+    selected, _ = _selector_parser().parse_known_args(argv)
+    tree = read_json(selected.config, "--config file") if selected.config else {}
+    if selected.model:
+        tree = merge(tree, {"model": {"class": selected.model}})
+    if selected.data:
+        tree = merge(tree, {"data": {"class": selected.data}})
+
+    sections = [ParamsOptions("trainer", TrainerParams)]
+    model_path, data_path = (tree.get("model") or {}).get("class"), (tree.get("data") or {}).get("class")
+    if model_path:
+        sections.insert(0, ParamsOptions("model", import_user_class(model_path, "model", "ModelBase").params_cls()))
+    if data_path:
+        sections.insert(1, ParamsOptions("data", import_user_class(data_path, "data", "DataBase").params_cls()))
+
+    parser = Parser(prog="trainrig train", description=DESCRIPTION)
+    parser.add_argument("--model", metavar="PKG.MOD:CLASS", help="the ModelBase subclass to train")
+    parser.add_argument("--data", metavar="PKG.MOD:CLASS", help="the DataBase subclass that provides the batches")
+    parser.add_argument("--config", metavar="FILE.json", help="params as in OUTPUT/params.json (options override it)")
+    parser.add_argument("--print-config", action="store_true", help="print the resulting params as JSON and exit")
+    for section in sections:
+        section.add_to(parser)
+    args, unknown = parser.parse_known_args(argv)
+    reject_unknown(unknown, [s for s in parser._option_string_actions if s.startswith("--")])
+
+    roots = {"model": "model.params", "data": "data.params", "trainer": "trainer"}
+    for section in sections:
+        apply(tree, section.overrides(args), roots)
+    model, data, trainer_params = build_experiment(tree)
+
+    from trainrig.train.trainer import Trainer
+
+    trainer = Trainer(trainer_params, model, data)
+    if args.print_config:
+        print(json.dumps(trainer.params_dict(), indent=2))
+        return 0
+    history = trainer.train()
+    final = {name: values[-1] for name, values in history.items()}
+    print(f"trained {len(next(iter(history.values()), []))} epochs; final: " + json.dumps(final))
+    print(f"run directory: {trainer.run_dir.root}")
+    return 0
