@@ -71,8 +71,9 @@ def reject_unknown(unknown: list[str], known: list[str]) -> None:
             option = token.split("=", 1)[0]
             close = difflib.get_close_matches(option, known, n=1, cutoff=0.8)
             hint = f"; did you mean {close[0]}?" if close else "; see --help for the valid options"
-            if option.startswith(("--model.", "--data.")) and not close:
-                hint = "; pass --model/--data first so their options are known, or see --help"
+            section = option[2:].split(".", 1)[0]
+            if section in ("model", "data") and not close and not any(k.startswith(f"--{section}.") for k in known):
+                hint = f"; pass --{section} so its options are known, or see --help"
             raise TrainrigError(f"unknown option {option}{hint}")
         raise TrainrigError(f"unexpected argument {token!r}")
 
