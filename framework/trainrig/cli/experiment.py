@@ -42,13 +42,35 @@ def section_params(tree: dict[str, Any], section: str, cls: type):
     return from_dict(cls.params_cls(), params, section)
 
 
-def build_experiment(tree: dict[str, Any]):
-    """``(model, data, trainer_params)`` from a params tree; every problem is a one-line error."""
+def configure_plugins(tree: dict[str, Any], modules: list[str] = (), blocked: list[str] = ()):
+    """Set up the process's plugins from the tree's ``plugins`` section plus command-line choices."""
+    from trainrig.hooks.manager import configure, plugin_manager
+
+    section = tree.setdefault("plugins", {})
+    section["modules"] = list(dict.fromkeys([*section.get("modules", []), *modules]))
+    section["blocked"] = list(dict.fromkeys([*section.get("blocked", []), *blocked]))
+    configure(section["modules"], section["blocked"])
+    return plugin_manager()
+
+
+def plugin_sections(plugins) -> dict[str, type]:
+    """``{section: params class}`` registered by plugins through ``trainrig_register_params``."""
+    sections = {}
+    for plugin, result in plugins.call_each("trainrig_register_params"):
+        plugins.check_type(plugin, "trainrig_register_params", isinstance(result, dict), "a dict of section -> params class")
+        sections.update(result)
+    return sections
+
+
+def build_experiment(tree: dict[str, Any], plugins):
+    """``(model, data, trainer_params, plugin_params)`` from a params tree; problems are one-line errors."""
     from trainrig.train.params import TrainerParams
 
-    unknown = set(tree) - {"model", "data", "trainer"}
+    unknown = set(tree) - {"model", "data", "trainer", "plugins"}
     if unknown:
-        raise TrainrigError(f"unknown config section {sorted(unknown)[0]!r}; sections: 'model', 'data', 'trainer'")
+        raise TrainrigError(
+            f"unknown config section {sorted(unknown)[0]!r}; sections: 'model', 'data', 'trainer', 'plugins'"
+        )
     for section, flag in (("model", "--model"), ("data", "--data")):
         if not (tree.get(section) or {}).get("class"):
             raise TrainrigError(f"no {section} class given: pass {flag} PKG.MOD:Class or set {section}.class in --config")
@@ -57,4 +79,10 @@ def build_experiment(tree: dict[str, Any]):
     model = model_cls(section_params(tree, "model", model_cls))
     data = data_cls(section_params(tree, "data", data_cls))
     trainer_params = from_dict(TrainerParams, tree.get("trainer") or {}, "trainer")
-    return model, data, trainer_params
+    sections = plugin_sections(plugins)
+    given = (tree.get("plugins") or {}).get("params") or {}
+    unknown = set(given) - set(sections)
+    if unknown:
+        raise TrainrigError(f"no plugin registers params section {sorted(unknown)[0]!r}; sections: {sorted(sections)}")
+    plugin_params = {name: from_dict(cls, given.get(name) or {}, f"plugins.{name}") for name, cls in sections.items()}
+    return model, data, trainer_params, plugin_params

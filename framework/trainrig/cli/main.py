@@ -13,6 +13,7 @@ from trainrig.errors import TrainrigError
 
 COMMANDS = {
     "train": ("trainrig.cli.train", "train a model on data: trainrig train --model PKG.MOD:Model --data PKG.MOD:Data"),
+    "plugins": ("trainrig.cli.plugins", "list installed plugins, their versions and hooks (--json for machines)"),
 }
 
 EXIT_USAGE = 2

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from trainrig.cli.experiment import build_experiment, import_user_class, read_json
+from trainrig.cli.experiment import build_experiment, configure_plugins, import_user_class, plugin_sections, read_json
 from trainrig.cli.options import ParamsOptions, Parser, apply, reject_unknown
 from trainrig.params import merge
 from trainrig.train.params import TrainerParams
@@ -19,7 +19,17 @@ def _selector_parser() -> Parser:
     parser.add_argument("--model")
     parser.add_argument("--data")
     parser.add_argument("--config")
+    add_plugin_arguments(parser)
     return parser
+
+
+def add_plugin_arguments(parser) -> None:
+    parser.add_argument(
+        "--plugin", action="append", default=[], metavar="PKG.MODULE", help="also load this module as a plugin (repeatable)"
+    )
+    parser.add_argument(
+        "--no-plugin", action="append", default=[], metavar="NAME", help="block the plugin of this name (repeatable)"
+    )
 
 
 def run(argv: list[str]) -> int:
@@ -30,7 +40,9 @@ def run(argv: list[str]) -> int:
     if selected.data:
         tree = merge(tree, {"data": {"class": selected.data}})
 
+    plugins = configure_plugins(tree, selected.plugin, selected.no_plugin)
     sections = [ParamsOptions("trainer", TrainerParams)]
+    sections += [ParamsOptions(f"plugins.{name}", cls) for name, cls in plugin_sections(plugins).items()]
     model_path, data_path = (tree.get("model") or {}).get("class"), (tree.get("data") or {}).get("class")
     if model_path:
         sections.insert(0, ParamsOptions("model", import_user_class(model_path, "model", "ModelBase").params_cls()))
@@ -42,19 +54,20 @@ def run(argv: list[str]) -> int:
     parser.add_argument("--data", metavar="PKG.MOD:CLASS", help="the DataBase subclass that provides the batches")
     parser.add_argument("--config", metavar="FILE.json", help="params as in OUTPUT/params.json (options override it)")
     parser.add_argument("--print-config", action="store_true", help="print the resulting params as JSON and exit")
+    add_plugin_arguments(parser)
     for section in sections:
         section.add_to(parser)
     args, unknown = parser.parse_known_args(argv)
     reject_unknown(unknown, [s for s in parser._option_string_actions if s.startswith("--")])
 
-    roots = {"model": "model.params", "data": "data.params", "trainer": "trainer"}
+    roots = {"model": "model.params", "data": "data.params", "trainer": "trainer", "plugins": "plugins.params"}
     for section in sections:
         apply(tree, section.overrides(args), roots)
-    model, data, trainer_params = build_experiment(tree)
+    model, data, trainer_params, plugin_params = build_experiment(tree, plugins)
 
     from trainrig.train.trainer import Trainer
 
-    trainer = Trainer(trainer_params, model, data)
+    trainer = Trainer(trainer_params, model, data, plugins=plugins, plugin_params=plugin_params)
     if args.print_config:
         print(json.dumps(trainer.params_dict(), indent=2))
         return 0

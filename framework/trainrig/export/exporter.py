@@ -18,8 +18,9 @@ MANIFEST = "trainrig.json"
 class Exporter:
     """Exports the same graphs (sharing the run's weights) to ``best/`` or ``export/``."""
 
-    def __init__(self, graphs: dict[str, keras.Model], additional_objects: list, model_path: str):
+    def __init__(self, graphs: dict[str, keras.Model], additional_objects: list, model_path: str, plugins=None):
         self.graphs = graphs
+        self.plugins = plugins
         self.custom_objects = custom_objects_of(graphs, additional_objects)
         self.model_path = model_path
 
@@ -39,6 +40,8 @@ class Exporter:
                 **(extra or {}),
             }
             (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+            if self.plugins is not None:
+                self.plugins.call_each("trainrig_export_written", directory=staging, graphs=self.graphs)
             _replace_dir(staging, directory)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)

@@ -1,12 +1,15 @@
 """The hook specifications a trainrig plugin may implement, grouped by the phase of a run.
 
-A plugin is a module or object with functions decorated by ``@trainrig.hookimpl`` whose names are
-those below; it implements any subset and may accept any subset of each hook's arguments. Built-in
-features are registered through these same hooks (see ``trainrig.hooks.builtin``).
+A plugin is a module (or object) with functions decorated by ``@trainrig.hookimpl`` whose names are
+those below; it implements any subset and may accept any subset of each hook's arguments, by name.
+trainrig's own features are registered through these same hooks (``trainrig.hooks.builtin``), so a
+plugin can extend or replace them. Every hook here is called by trainrig as documented; a hook
+returning ``None`` contributes nothing.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from trainrig.hooks.markers import hookspec
@@ -18,7 +21,21 @@ if TYPE_CHECKING:
     from trainrig.train.trainer import Trainer
 
 
-# --- set-up: before the first step --------------------------------------------------------------
+# --- configuration: while the command line and params are read ----------------------------------
+
+
+@hookspec
+def trainrig_register_params() -> dict[str, type]:
+    """Contribute params classes, one section per name.
+
+    Called when the command line is parsed and when a run's params are read. Return
+    ``{section: ParamsClass}`` (an attrs class, see :func:`trainrig.define`); each field becomes an
+    option ``--plugins.<section>.<field>``, is saved in ``params.json`` under ``plugins`` and is
+    available to the plugin as ``trainer.plugin_params[section]`` during the run.
+    """
+
+
+# --- set-up: after the model is built, before the first step ---------------------------------------
 
 
 @hookspec
@@ -32,17 +49,37 @@ def trainrig_register_augmentations() -> dict[str, Callable[..., Any]]:
 
 
 @hookspec
+def trainrig_train_sequence(trainer: Trainer, sequence: Any) -> Any:
+    """Replace or wrap the training sequence.
+
+    Called once per run with the sequence the data returned (or the previous plugin's result), before
+    the model is built from its first batch. Return the new sequence (a ``keras.utils.PyDataset`` or
+    ``tf.data.Dataset`` of ``(inputs, targets)`` dict batches) or ``None`` to keep it.
+    """
+
+
+@hookspec
+def trainrig_val_sequence(trainer: Trainer, sequence: Any) -> Any:
+    """Replace or wrap the validation sequence; like :func:`trainrig_train_sequence`."""
+
+
+@hookspec
 def trainrig_register_callbacks(trainer: Trainer) -> list[keras.callbacks.Callback]:
     """Contribute keras callbacks to a run.
 
     Called once per run after the model is built, before training starts. The callbacks of all
-    plugins run after trainrig's base callbacks (so their ``logs`` hold every loss, metric and
-    validation value) and before the user's own callbacks. A callback that defines
+    plugins run after trainrig's base callbacks (so their epoch-end ``logs`` hold every loss, metric
+    and validation value) and before the user's own callbacks. A callback that defines
     ``get_state()``/``set_state(state)`` has its state saved with every checkpoint.
     """
 
 
-# --- end: exporting ------------------------------------------------------------------------------
+@hookspec
+def trainrig_run_start(trainer: Trainer) -> None:
+    """Called once the run is set up (model, optimizer, callbacks), just before the first step."""
+
+
+# --- end: exporting and finishing ------------------------------------------------------------------
 
 
 @hookspec
@@ -52,7 +89,28 @@ def trainrig_register_export_graphs(
     """Contribute graphs to export, by name.
 
     Called once per run after the model is built. ``inputs``, ``outputs`` and ``targets`` are dicts of
-    symbolic keras tensors of the run's model (build ``keras.Model(inputs, outputs[...])`` from them).
-    Every returned graph is written to ``best/`` and ``export/`` as ``<name>.keras`` and as a
-    SavedModel ``<name>/``. Graph names must be unique across plugins.
+    symbolic keras tensors of the run's model (build ``keras.Model(inputs, outputs[...])`` from them;
+    a graph may also hold layers of its own, such as averaged weights). Every returned graph is written
+    to ``best/`` and ``export/`` as ``<name>.keras`` and a SavedModel ``<name>/``. Graph names must be
+    unique across plugins.
     """
+
+
+@hookspec
+def trainrig_export_written(directory: Path, graphs: dict[str, keras.Model]) -> None:
+    """Called after every graph was written into ``directory`` during an export (best or final).
+
+    ``directory`` is the staging directory that is swapped in place of ``best/`` or ``export/`` once
+    this hook returns, so files a plugin writes there (say ``<graph>.tflite``) appear atomically with
+    the export.
+    """
+
+
+@hookspec
+def trainrig_run_end(trainer: Trainer, history: dict[str, list[float]]) -> None:
+    """Called once after training finished and the final export was written."""
+
+
+@hookspec
+def trainrig_run_error(trainer: Trainer, error: BaseException) -> None:
+    """Called when a run stops with an exception (before it propagates); must not raise."""

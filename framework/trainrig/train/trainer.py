@@ -12,6 +12,7 @@ from trainrig.data.pipeline import BatchSource
 from trainrig.errors import TrainrigError, one_of
 from trainrig.export.exporter import Exporter
 from trainrig.hooks.manager import PluginManager, plugin_manager
+from trainrig.hooks.manager import settings as manager_settings
 from trainrig.imports import object_path
 from trainrig.model.base import ModelBase
 from trainrig.model.objectives import MetricSet, Objectives
@@ -23,6 +24,18 @@ from trainrig.train.environment import current_learning_rate, make_optimizer, ma
 from trainrig.train.params import TrainerParams
 from trainrig.train.steps import Steps
 from trainrig.variables import set_variable
+
+
+def resolve_plugin_params(plugins: PluginManager, given: dict[str, Any]) -> dict[str, Any]:
+    """One params object per section plugins register: the one given, or the section's defaults."""
+    sections = {}
+    for plugin, result in plugins.call_each("trainrig_register_params"):
+        plugins.check_type(plugin, "trainrig_register_params", isinstance(result, dict), "a dict of section -> params class")
+        sections.update(result)
+    unknown = set(given) - set(sections)
+    if unknown:
+        raise TrainrigError(f"no plugin registers params section {sorted(unknown)[0]!r}; sections: {one_of(sections)}")
+    return {name: given.get(name) or cls() for name, cls in sections.items()}
 
 
 def _first_line(e: BaseException) -> str:
@@ -56,6 +69,7 @@ class Trainer:
         data: DataBase,
         callbacks: list[keras.callbacks.Callback] | None = None,
         plugins: PluginManager | None = None,
+        plugin_params: dict[str, Any] | None = None,
     ):
         self.params = params
         self.model = model
@@ -66,6 +80,7 @@ class Trainer:
         self.history: dict[str, list[float]] = {}
         self.validation_batch: tuple[dict, dict, dict] | None = None
         self.tensorboard_handler = model._create_tensorboard_handler()
+        self.plugin_params = resolve_plugin_params(self.plugins, plugin_params or {})
 
     # --- params ---------------------------------------------------------------------------------
 
@@ -75,11 +90,22 @@ class Trainer:
             "model": {"class": object_path(type(self.model)), "params": to_dict(self.model.params)},
             "data": {"class": object_path(type(self.data)), "params": to_dict(self.data.params)},
             "trainer": to_dict(self.params),
+            "plugins": {
+                **manager_settings(),
+                "params": {name: to_dict(value) for name, value in self.plugin_params.items()},
+            },
         }
 
     def flat_params(self) -> dict[str, Any]:
         tree = self.params_dict()
-        return flatten({"model": tree["model"]["params"], "data": tree["data"]["params"], "trainer": tree["trainer"]})
+        return flatten(
+            {
+                "model": tree["model"]["params"],
+                "data": tree["data"]["params"],
+                "trainer": tree["trainer"],
+                "plugins": tree["plugins"]["params"],
+            }
+        )
 
     # --- set-up: everything that can fail does so here, before the first step --------------------
 
@@ -96,8 +122,10 @@ class Trainer:
         seed_everything(p.seed, p.deterministic)
         self.strategy = make_strategy(p.strategy)
         self.data.seed = p.seed
-        self.train_source = BatchSource(self.data.train_sequence(p.batch_size), "training", p.steps_per_epoch)
-        self.val_source = BatchSource(self.data.val_sequence(p.batch_size), "validation")
+        train = self._plugged_sequence("trainrig_train_sequence", self.data.train_sequence(p.batch_size))
+        validation = self._plugged_sequence("trainrig_val_sequence", self.data.val_sequence(p.batch_size))
+        self.train_source = BatchSource(train, "training", p.steps_per_epoch)
+        self.val_source = BatchSource(validation, "validation")
         self.steps_per_epoch = len(self.train_source)
         with self.strategy.scope():
             self.built: BuiltModel = build_model(self.model, self.train_source.signature)
@@ -114,8 +142,14 @@ class Trainer:
         self.steps = Steps(
             self.strategy, self.keras_model, self.optimizer, self.objectives, self.train_metrics, self.val_metrics
         )
-        self.exporter = Exporter(self._export_graphs(), self.model._additional_layers(), object_path(type(self.model)))
+        self.exporter = Exporter(
+            self._export_graphs(), self.model._additional_layers(), object_path(type(self.model)), self.plugins
+        )
         self.callbacks = self._callbacks()
+
+    def _plugged_sequence(self, hook_name: str, sequence):
+        """The data's sequence as replaced or wrapped by plugins, each in turn."""
+        return self.plugins.chain(hook_name, "sequence", sequence, trainer=self)
 
     def _check_model_on_first_batch(self) -> None:
         inputs, targets = self.train_source.first_batch()
@@ -158,8 +192,12 @@ class Trainer:
         for plugin, result in self.plugins.call_each(
             "trainrig_register_export_graphs", model=self.model, inputs=b.inputs, outputs=b.outputs, targets=b.targets
         ):
-            if not isinstance(result, dict) or not all(isinstance(g, keras.Model) for g in result.values()):
-                raise TrainrigError(f"plugin {plugin!r}: trainrig_register_export_graphs must return dict[str, keras.Model]")
+            self.plugins.check_type(
+                plugin,
+                "trainrig_register_export_graphs",
+                isinstance(result, dict) and all(isinstance(g, keras.Model) for g in result.values()),
+                "a dict of name -> keras.Model",
+            )
             for name, graph in result.items():
                 if name in graphs:
                     raise TrainrigError(f"export graph {name!r} is registered by both {owners[name]!r} and {plugin!r}")
@@ -169,10 +207,12 @@ class Trainer:
     def _callbacks(self) -> keras.callbacks.CallbackList:
         callbacks = []
         for plugin, result in self.plugins.call_each("trainrig_register_callbacks", trainer=self):
-            if not isinstance(result, (list, tuple)) or not all(isinstance(c, keras.callbacks.Callback) for c in result):
-                raise TrainrigError(
-                    f"plugin {plugin!r}: trainrig_register_callbacks must return a list of keras.callbacks.Callback"
-                )
+            self.plugins.check_type(
+                plugin,
+                "trainrig_register_callbacks",
+                isinstance(result, (list, tuple)) and all(isinstance(c, keras.callbacks.Callback) for c in result),
+                "a list of keras.callbacks.Callback",
+            )
             callbacks.extend(result)
         callbacks.extend(self.user_callbacks)
         return keras.callbacks.CallbackList(
@@ -186,6 +226,16 @@ class Trainer:
         self._prepare()
         self.run_dir.root.mkdir(parents=True, exist_ok=True)
         self.run_dir.params_json.write_text(dumps(self.params_dict()))
+        try:
+            self.plugins.call_each("trainrig_run_start", trainer=self)
+            self._fit()
+        except BaseException as error:
+            self._report_error(error)
+            raise
+        self.plugins.call_each("trainrig_run_end", trainer=self, history=self.history)
+        return self.history
+
+    def _fit(self) -> None:
         callbacks = self.callbacks
         self.keras_model.stop_training = False
         callbacks.on_train_begin()
@@ -197,7 +247,15 @@ class Trainer:
         callbacks.on_train_end(logs)
         if self.params.export:
             self.exporter.export(self.run_dir.export, extra={"epochs": len(next(iter(self.history.values()), []))})
-        return self.history
+
+    def _report_error(self, error: BaseException) -> None:
+        """Tell plugins the run failed; a plugin failing here must not hide the original error."""
+        try:
+            self.plugins.call_each("trainrig_run_error", trainer=self, error=error)
+        except TrainrigError as hook_error:
+            import warnings
+
+            warnings.warn(str(hook_error), stacklevel=2)
 
     def _distributed_iterator(self, dataset: tf.data.Dataset):
         return iter(self.strategy.experimental_distribute_dataset(dataset))
