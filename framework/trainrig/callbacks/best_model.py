@@ -34,7 +34,7 @@ class BestModel(TrainrigCallback):
         previous = self.best
         self.best, self.best_epoch = value, epoch + 1
         self.trainer.exporter.export(
-            self.trainer.run_dir.best, extra={"epoch": self.best_epoch, "monitor": self.monitor, "value": value}
+            self.trainer.run_dir.best, "best", extra={"epoch": self.best_epoch, "monitor": self.monitor, "value": value}
         )
         if self.trainer.params.progress != "none":
             before = "" if previous is None else f" (was {previous:.6g})"

@@ -24,8 +24,11 @@ class Exporter:
         self.custom_objects = custom_objects_of(graphs, additional_objects)
         self.model_path = model_path
 
-    def export(self, directory: Path, extra: dict | None = None) -> None:
-        """Write every graph into ``directory``, replacing it only once the new export is complete."""
+    def export(self, directory: Path, kind: str, extra: dict | None = None) -> None:
+        """Write every graph into ``directory``, replacing it only once the new export is complete.
+
+        ``kind`` (``"best"`` or ``"final"``) is passed on to plugins' ``trainrig_export_written``.
+        """
         directory = Path(directory)
         directory.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
@@ -37,11 +40,12 @@ class Exporter:
                 "graphs": list(self.graphs),
                 "custom_objects": self.custom_objects,
                 "model": self.model_path,
+                "kind": kind,
                 **(extra or {}),
             }
             (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
             if self.plugins is not None:
-                self.plugins.call_each("trainrig_export_written", directory=staging, graphs=self.graphs)
+                self.plugins.call_each("trainrig_export_written", directory=staging, graphs=self.graphs, kind=kind)
             _replace_dir(staging, directory)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)

@@ -97,9 +97,10 @@ def trainrig_register_export_graphs(
 
 
 @hookspec
-def trainrig_export_written(directory: Path, graphs: dict[str, keras.Model]) -> None:
-    """Called after every graph was written into ``directory`` during an export (best or final).
+def trainrig_export_written(directory: Path, graphs: dict[str, keras.Model], kind: str) -> None:
+    """Called after every graph was written into ``directory`` during an export.
 
+    ``kind`` is ``"best"`` (a new best model, written to ``best/``) or ``"final"`` (``export/``).
     ``directory`` is the staging directory that is swapped in place of ``best/`` or ``export/`` once
     this hook returns, so files a plugin writes there (say ``<graph>.tflite``) appear atomically with
     the export.

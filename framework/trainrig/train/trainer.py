@@ -246,7 +246,7 @@ class Trainer:
                 break
         callbacks.on_train_end(logs)
         if self.params.export:
-            self.exporter.export(self.run_dir.export, extra={"epochs": len(next(iter(self.history.values()), []))})
+            self.exporter.export(self.run_dir.export, "final", extra={"epochs": len(next(iter(self.history.values()), []))})
 
     def _report_error(self, error: BaseException) -> None:
         """Tell plugins the run failed; a plugin failing here must not hide the original error."""
