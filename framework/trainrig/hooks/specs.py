@@ -84,11 +84,12 @@ def trainrig_run_start(trainer: Trainer) -> None:
 
 @hookspec
 def trainrig_register_export_graphs(
-    model: ModelBase, inputs: dict, outputs: dict, targets: dict
+    model: ModelBase, inputs: dict, outputs: dict, targets: dict, trainer: Trainer
 ) -> dict[str, keras.Model]:
     """Contribute graphs to export, by name.
 
-    Called once per run after the model is built. ``inputs``, ``outputs`` and ``targets`` are dicts of
+    Called once per run after the model is built (before ``trainrig_register_callbacks``; the graphs
+    are ``trainer.exporter.graphs`` from then on). ``inputs``, ``outputs`` and ``targets`` are dicts of
     symbolic keras tensors of the run's model (build ``keras.Model(inputs, outputs[...])`` from them;
     a graph may also hold layers of its own, such as averaged weights). Every returned graph is written
     to ``best/`` and ``export/`` as ``<name>.keras`` and a SavedModel ``<name>/``. Graph names must be

@@ -190,7 +190,12 @@ class Trainer:
         graphs: dict[str, keras.Model] = {}
         owners: dict[str, str] = {}
         for plugin, result in self.plugins.call_each(
-            "trainrig_register_export_graphs", model=self.model, inputs=b.inputs, outputs=b.outputs, targets=b.targets
+            "trainrig_register_export_graphs",
+            model=self.model,
+            inputs=b.inputs,
+            outputs=b.outputs,
+            targets=b.targets,
+            trainer=self,
         ):
             self.plugins.check_type(
                 plugin,

@@ -1,0 +1,1 @@
+"""trainrig tutorial plugin: see plugin.py."""
