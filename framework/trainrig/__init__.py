@@ -32,6 +32,7 @@ _LAZY = {
     "MultiMetric": "trainrig.model.multi_metric",
     "DataBase": "trainrig.data.base",
     "ArraySequence": "trainrig.data.arrays",
+    "DataAugmentationSequence": "trainrig.data.augmentation",
     "Trainer": "trainrig.train.trainer",
     "TensorBoardDataHandler": "trainrig.tensorboard.handler",
     "TrainrigCallback": "trainrig.callbacks.base",
@@ -41,6 +42,7 @@ _LAZY = {
 __all__ = [
     "ArraySequence",
     "DataBase",
+    "DataAugmentationSequence",
     "DataBaseParams",
     "GraphBase",
     "LossDefinition",
@@ -76,6 +78,7 @@ def __getattr__(name: str):
 if TYPE_CHECKING:
     from trainrig.callbacks.base import TrainrigCallback
     from trainrig.data.arrays import ArraySequence
+    from trainrig.data.augmentation import DataAugmentationSequence
     from trainrig.data.base import DataBase
     from trainrig.export.loader import load_model
     from trainrig.model.base import ModelBase

@@ -22,6 +22,7 @@ from trainrig.hooks.markers import PROJECT
 ENTRY_POINT_GROUP = "trainrig"
 LOAD_ENV = "TRAINRIG_LOAD_PLUGINS"
 BUILTIN_PLUGINS = (
+    "trainrig.hooks.builtin.augmentations",
     "trainrig.hooks.builtin.base_callbacks",
     "trainrig.hooks.builtin.default_export",
 )
@@ -98,6 +99,7 @@ class PluginManager:
     def register(self, plugin: Any, name: str | None = None) -> str:
         name = name or getattr(plugin, "__name__", None) or str(id(plugin))
         self._register(plugin, name, ("(registered)", ""))
+        self._check_hook_names()
         return name
 
     def unregister(self, name: str) -> None:

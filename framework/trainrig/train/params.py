@@ -8,6 +8,19 @@ from trainrig.params import at_least, define, field, positive
 
 
 @define
+class AugmentationParams:
+    """Data augmentation of the training sequence (see ``DataAugmentationSequence``)."""
+
+    input: str = field(default="", help="Name of the input to augment; empty = no augmentation.")
+    n: int = field(default=1, help="Augmented copies of every training batch (the batch grows n times).", validator=at_least(1))
+    ops: list[dict] = field(
+        factory=list,
+        help='Augmentations applied in order: [{"name": registered name, **options}], e.g. [{"name": "shift", "max_shift": 1}]. '
+        "Names come from plugins (trainrig plugins --all).",
+    )
+
+
+@define
 class TrainerParams:
     """How to train: epochs, batches, optimizer, output directory, seed, distribution."""
 
@@ -51,4 +64,5 @@ class TrainerParams:
     overwrite: bool = field(
         default=False, help="Train into an output_dir that already holds a run, replacing its files."
     )
+    augmentation: AugmentationParams = field(factory=AugmentationParams, help="Data augmentation of the training batches.")
     export: bool = field(default=True, help="Export the final model to OUTPUT/export at the end of training.")

@@ -19,6 +19,7 @@ from trainrig.model.objectives import MetricSet, Objectives
 from trainrig.params import dumps, to_dict
 from trainrig.run_dir import RunDir
 from trainrig.tensorboard.writers import VALIDATION_PREFIX
+from trainrig.train.augment import augmented
 from trainrig.train.build import BuiltModel, build_model
 from trainrig.train.environment import current_learning_rate, make_optimizer, make_strategy, seed_everything
 from trainrig.train.params import TrainerParams
@@ -122,7 +123,8 @@ class Trainer:
         seed_everything(p.seed, p.deterministic)
         self.strategy = make_strategy(p.strategy)
         self.data.seed = p.seed
-        train = self._plugged_sequence("trainrig_train_sequence", self.data.train_sequence(p.batch_size))
+        train = augmented(self.data.train_sequence(p.batch_size), p.augmentation, self.plugins, p.seed)
+        train = self._plugged_sequence("trainrig_train_sequence", train)
         validation = self._plugged_sequence("trainrig_val_sequence", self.data.val_sequence(p.batch_size))
         self.train_source = BatchSource(train, "training", p.steps_per_epoch)
         self.val_source = BatchSource(validation, "validation")
