@@ -60,7 +60,11 @@ def trainrig_train_sequence(trainer: Trainer, sequence: Any) -> Any:
 
 @hookspec
 def trainrig_val_sequence(trainer: Trainer, sequence: Any) -> Any:
-    """Replace or wrap the validation sequence; like :func:`trainrig_train_sequence`."""
+    """Replace or wrap the validation sequence.
+
+    Called once per run, right after :func:`trainrig_train_sequence`, with the data's validation
+    sequence (or the previous plugin's result). Return the new sequence or ``None`` to keep it.
+    """
 
 
 @hookspec

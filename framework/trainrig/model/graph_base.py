@@ -24,6 +24,10 @@ class GraphBase(keras.layers.Layer, Generic[P]):
         super().__init__(**kwargs)
         self.params = params
 
+    def build(self, input_shape=None):
+        # The sub-layers build themselves on the first call; a GraphBase owns no weights directly.
+        self.built = True
+
     def get_config(self):
         return {
             **super().get_config(),
