@@ -24,6 +24,7 @@ class Steps:
         objectives: Objectives,
         train_metrics: MetricSet,
         val_metrics: MetricSet,
+        prediction=None,
     ):
         self.strategy = strategy
         self.keras_model = keras_model
@@ -31,6 +32,7 @@ class Steps:
         self.objectives = objectives
         self.train_metrics = train_metrics
         self.val_metrics = val_metrics
+        self.prediction = prediction  # a PredictionDefinition: gather its target and output in validation
         self.retrace()
 
     def retrace(self) -> None:
@@ -60,6 +62,10 @@ class Steps:
         outputs = self.keras_model(inputs, training=False)
         losses = self.objectives.losses(inputs, targets, outputs, self.keras_model.losses)
         self.val_metrics.update(inputs, targets, outputs, losses)
+        if self.prediction is not None:
+            p = self.prediction
+            return tf.cast(targets[p.target], tf.float64), tf.cast(outputs[p.output], tf.float64)
+        return None
 
     # --- executions of several steps ------------------------------------------------------------
 
@@ -68,8 +74,18 @@ class Steps:
             self.strategy.run(self._train_step, args=(next(iterator),))
 
     def _eval_execution(self, iterator, steps):
-        for _ in tf.range(steps):
-            self.strategy.run(self._eval_step, args=(next(iterator),))
+        if self.prediction is None:
+            for _ in tf.range(steps):
+                self.strategy.run(self._eval_step, args=(next(iterator),))
+            return None
+        # Gather the prediction's target and output of every step (all replicas) for the metric suite.
+        trues = tf.TensorArray(tf.float64, size=0, dynamic_size=True, infer_shape=False)
+        preds = tf.TensorArray(tf.float64, size=0, dynamic_size=True, infer_shape=False)
+        for i in tf.range(steps):
+            y_true, y_pred = self.strategy.run(self._eval_step, args=(next(iterator),))
+            trues = trues.write(i, self.strategy.gather(y_true, axis=0))
+            preds = preds.write(i, self.strategy.gather(y_pred, axis=0))
+        return trues.concat(), preds.concat()
 
     def _predict_batch(self, inputs):
         return self.keras_model(inputs, training=False)
@@ -79,8 +95,12 @@ class Steps:
     def train(self, iterator, steps: int) -> None:
         self._train(iterator, tf.constant(steps, dtype=tf.int32))
 
-    def evaluate(self, iterator, steps: int) -> None:
-        self._eval(iterator, tf.constant(steps, dtype=tf.int32))
+    def evaluate(self, iterator, steps: int):
+        """Run ``steps`` validation steps; with a prediction declared, return its ``(y_true, y_pred)`` as numpy."""
+        gathered = self._eval(iterator, tf.constant(steps, dtype=tf.int32))
+        if gathered is None:
+            return None
+        return gathered[0].numpy(), gathered[1].numpy()
 
     def predict(self, inputs: dict):
         return self._predict(inputs)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from trainrig.data.base import DataBase
@@ -15,6 +16,7 @@ from trainrig.hooks.manager import PluginManager, plugin_manager
 from trainrig.hooks.manager import settings as manager_settings
 from trainrig.imports import object_path
 from trainrig.model.base import ModelBase
+from trainrig.model.definitions import PREDICTION_TYPES, PredictionDefinition
 from trainrig.model.objectives import MetricSet, Objectives
 from trainrig.params import dumps, to_dict
 from trainrig.run_dir import RunDir
@@ -80,6 +82,7 @@ class Trainer:
         self.run_dir = RunDir(params.output_dir)
         self.history: dict[str, list[float]] = {}
         self.validation_batch: tuple[dict, dict, dict] | None = None
+        self.validation_predictions: tuple[np.ndarray, np.ndarray] | None = None  # (y_true, y_pred) of _prediction
         self.tensorboard_handler = model._create_tensorboard_handler()
         self.plugin_params = resolve_plugin_params(self.plugins, plugin_params or {})
 
@@ -140,9 +143,16 @@ class Trainer:
             self.optimizer.build(self.keras_model.trainable_variables)
         self.keras_model.optimizer = self.optimizer
         self._check_sample_weights()
+        self.prediction = self._checked_prediction()
         self._choose_best_monitor()
         self.steps = Steps(
-            self.strategy, self.keras_model, self.optimizer, self.objectives, self.train_metrics, self.val_metrics
+            self.strategy,
+            self.keras_model,
+            self.optimizer,
+            self.objectives,
+            self.train_metrics,
+            self.val_metrics,
+            self.prediction,
         )
         self.exporter = Exporter(
             self._export_graphs(), self.model._additional_layers(), object_path(type(self.model)), self.plugins
@@ -173,6 +183,23 @@ class Trainer:
             raise TrainrigError(
                 f"_sample_weights names unknown metric {sorted(unknown)[0]!r}; metrics: {one_of(metric_names)}"
             )
+
+    def _checked_prediction(self):
+        """The model's ``_prediction()`` after checking its names and type against the first batch."""
+        prediction = self.model._prediction()
+        if prediction is None:
+            return None
+        inputs, targets = self._first_batch
+        if not isinstance(prediction, PredictionDefinition):
+            raise TrainrigError(f"_prediction must return a PredictionDefinition or None, got {type(prediction).__name__}")
+        if prediction.type not in PREDICTION_TYPES:
+            raise TrainrigError(f"_prediction type must be {one_of(PREDICTION_TYPES)}, got {prediction.type!r}")
+        if prediction.target not in targets:
+            raise TrainrigError(f"_prediction names target {prediction.target!r}; targets: {one_of(targets)}")
+        outputs = self.keras_model.output
+        if prediction.output not in outputs:
+            raise TrainrigError(f"_prediction names output {prediction.output!r}; outputs: {one_of(outputs)}")
+        return prediction
 
     def _choose_best_monitor(self) -> None:
         settings = self.model._best_logging_settings()
@@ -295,12 +322,17 @@ class Trainer:
         callbacks.on_test_begin()
         iterator = self._distributed_iterator(self.val_source.dataset())
         step, total = 0, len(self.val_source)
+        gathered = []
         while step < total:
             count = min(self.params.steps_per_execution, total - step)
             callbacks.on_test_batch_begin(step)
-            self.steps.evaluate(iterator, count)
+            predictions = self.steps.evaluate(iterator, count)
+            if predictions is not None:
+                gathered.append(predictions)
             step += count
             callbacks.on_test_batch_end(step - 1)
+        if gathered:
+            self.validation_predictions = tuple(np.concatenate(parts) for parts in zip(*gathered))
         logs = self.val_metrics.results()
         callbacks.on_test_end(logs)
         self._capture_validation_batch()
