@@ -46,12 +46,16 @@ def help_of(a: attrs.Attribute) -> str:
 # --- validators: each says what is valid --------------------------------------------------------
 
 
+class ParamsError(TrainrigError, ValueError):
+    """A params value a validator rejected (a ``TrainrigError``, and a ``ValueError`` as attrs expects)."""
+
+
 def choice(*values):
     """Validator: the value is one of ``values``."""
 
     def check(instance, attribute, value):
         if value not in values:
-            raise ValueError(f"{attribute.name} must be {one_of(values)}, got {value!r}")
+            raise ParamsError(f"{attribute.name} must be {one_of(values)}, got {value!r}")
 
     return check
 
@@ -61,7 +65,7 @@ def at_least(minimum):
 
     def check(instance, attribute, value):
         if value < minimum:
-            raise ValueError(f"{attribute.name} must be >= {minimum}, got {value!r}")
+            raise ParamsError(f"{attribute.name} must be >= {minimum}, got {value!r}")
 
     return check
 
@@ -69,7 +73,7 @@ def at_least(minimum):
 def positive(instance, attribute, value):
     """Validator: the value is a finite number > 0."""
     if not (value > 0 and math.isfinite(value)):
-        raise ValueError(f"{attribute.name} must be a finite number > 0, got {value!r}")
+        raise ParamsError(f"{attribute.name} must be a finite number > 0, got {value!r}")
 
 
 # --- types -----------------------------------------------------------------------------------------

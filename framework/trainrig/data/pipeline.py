@@ -76,6 +76,21 @@ class BatchSource:
         inputs, targets = self.sequence[0]
         return {k: np.asarray(v) for k, v in inputs.items()}, {k: np.asarray(v) for k, v in targets.items()}
 
+    def first_rows(self, count: int) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """The first whole batches holding at least ``count`` rows (at least one batch), joined."""
+        if self.is_dataset:
+            batches = self.sequence.take(self.length).as_numpy_iterator()
+        else:
+            batches = (self.sequence[i] for i in range(self.length))
+        parts, rows = [], 0
+        for inputs, targets in batches:
+            parts.append((inputs, targets))
+            rows += len(next(iter({**targets, **inputs}.values())))
+            if rows >= count:
+                break
+        join = lambda trees: {k: np.concatenate([np.asarray(t[k]) for t in trees]) for k in trees[0]}  # noqa: E731
+        return join([p[0] for p in parts]), join([p[1] for p in parts])
+
     def dataset(self, start: int = 0) -> tf.data.Dataset:
         """The batches ``start .. len-1`` of the current epoch."""
         if self.is_dataset:

@@ -16,6 +16,8 @@ def resolve_export(path: str | Path, graph: str = "default") -> Path:
     """The ``.keras`` file for a run dir, an export dir (``export/``, ``best/``) or a ``.keras`` file."""
     path = Path(path)
     if path.is_file():
+        if path.suffix != ".keras":
+            raise TrainrigError(f"{path} is not a .keras file; give a run directory, an export directory or a .keras file")
         return path
     if (path / "export" / MANIFEST).is_file():
         path = path / "export"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import keras
@@ -23,6 +24,12 @@ class BuiltModel:
 
 def _symbolic(specs: dict[str, tf.TensorSpec]) -> dict:
     return {name: keras.Input(shape=spec.shape[1:], dtype=spec.dtype.name, name=name) for name, spec in specs.items()}
+
+
+def _scope_name(name: str) -> str:
+    """A valid TensorFlow root name scope: starts with a letter or digit, then [A-Za-z0-9_.-]."""
+    cleaned = re.sub(r"[^A-Za-z0-9_.\-]", "_", name).lstrip("_.-")
+    return cleaned or "model"
 
 
 def build_model(model: ModelBase, signature: tuple[dict, dict]) -> BuiltModel:
@@ -47,5 +54,5 @@ def build_model(model: ModelBase, signature: tuple[dict, dict]) -> BuiltModel:
         raise TrainrigError(
             f"{type(model).__name__}'s graph must return a non-empty dict of outputs, got {type(outputs).__name__}"
         )
-    keras_model = keras.Model(inputs=inputs, outputs=outputs, name=type(model).__name__)
+    keras_model = keras.Model(inputs=inputs, outputs=outputs, name=_scope_name(type(model).__name__))
     return BuiltModel(keras_model=keras_model, inputs=inputs, outputs=outputs, targets=targets)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from trainrig.params import at_least, define, field, positive
+from trainrig.params import at_least, choice, define, field, positive
 
 
 @define
@@ -31,12 +31,15 @@ class TrainerParams:
         help="Training batches per epoch; 0 = the whole training sequence (required for a tf.data.Dataset of unknown length).",
         validator=at_least(0),
     )
-    optimizer: Literal["adam", "adamw", "sgd", "rmsprop"] = field(default="adam", help="The keras optimizer.")
+    optimizer: Literal["adam", "adamw", "sgd", "rmsprop"] = field(
+        default="adam", help="The keras optimizer.", validator=choice("adam", "adamw", "sgd", "rmsprop")
+    )
     learning_rate: float = field(default=1e-3, help="Initial learning rate.", validator=positive)
     lr_schedule: Literal["constant", "cosine", "exponential"] = field(
         default="constant",
         help="Learning-rate schedule over optimizer steps: constant; cosine decay to 0 over all epochs; "
         "exponential (multiplied by lr_decay_rate once per epoch, smoothly).",
+        validator=choice("constant", "cosine", "exponential"),
     )
     lr_decay_rate: float = field(default=0.9, help="Per-epoch factor of the exponential schedule.", validator=positive)
     output_dir: str = field(default="trainrig_output", help="Directory of the run (params, checkpoints, exports, TensorBoard).")
@@ -51,12 +54,15 @@ class TrainerParams:
         validator=at_least(1),
     )
     strategy: Literal["default", "mirrored"] = field(
-        default="default", help="tf.distribute strategy: default (one device) or mirrored (all local devices)."
+        default="default",
+        help="tf.distribute strategy: default (one device) or mirrored (all local devices).",
+        validator=choice("default", "mirrored"),
     )
     progress: Literal["auto", "bar", "epoch", "none"] = field(
         default="auto",
         help="Console output: a live progress bar (bar), one line per epoch (epoch), nothing (none); "
         "auto = bar on a terminal, epoch otherwise.",
+        validator=choice("auto", "bar", "epoch", "none"),
     )
     print_samples: int = field(
         default=3, help="Validation samples handed to the model's _print_evaluate each validation.", validator=at_least(0)

@@ -177,11 +177,13 @@ class Trainer:
     def _check_sample_weights(self) -> None:
         inputs, targets = self._first_batch
         weights = self.model._sample_weights(inputs, targets) or {}
-        metric_names = set(self.train_metrics.names()) - set(self.train_metrics.loss_trackers)
+        metrics = self.train_metrics
+        metric_names = {*metrics.keras_metrics, *metrics.extended_metrics, *metrics.multi_metrics}
         unknown = set(weights) - metric_names
         if unknown:
             raise TrainrigError(
-                f"_sample_weights names unknown metric {sorted(unknown)[0]!r}; metrics: {one_of(metric_names)}"
+                f"_sample_weights names unknown metric {sorted(unknown)[0]!r} (a multi-metric is weighted by its own "
+                f"name, not its children's); metrics: {one_of(metric_names)}"
             )
 
     def _checked_prediction(self):
@@ -339,9 +341,12 @@ class Trainer:
         return {VALIDATION_PREFIX + name: value for name, value in logs.items()}
 
     def _capture_validation_batch(self) -> None:
-        """Keep the first validation batch with its outputs, for ``_print_evaluate`` and TensorBoard."""
+        """Keep the first validation batch(es) with outputs, for ``_print_evaluate`` and TensorBoard.
+
+        At least one batch, and as many whole batches as ``print_samples`` needs.
+        """
         if not hasattr(self, "_first_val_batch"):
-            self._first_val_batch = self.val_source.first_batch()
+            self._first_val_batch = self.val_source.first_rows(self.params.print_samples)
         inputs, targets = self._first_val_batch
         outputs = {k: keras.ops.convert_to_numpy(v) for k, v in self.steps.predict(inputs).items()}
         self.validation_batch = (inputs, targets, outputs)
