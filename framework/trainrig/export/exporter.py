@@ -18,20 +18,26 @@ MANIFEST = "trainrig.json"
 class Exporter:
     """Exports the same graphs (sharing the run's weights) to ``best/`` or ``export/``."""
 
-    def __init__(self, graphs: dict[str, keras.Model], additional_objects: list, model_path: str, plugins=None):
+    def __init__(
+        self, graphs: dict[str, keras.Model], additional_objects: list, model_path: str, plugins=None, trainer=None
+    ):
         self.graphs = graphs
         self.plugins = plugins
+        self.trainer = trainer
         self.custom_objects = custom_objects_of(graphs, additional_objects)
         self.model_path = model_path
 
     def export(self, directory: Path, kind: str, extra: dict | None = None) -> None:
         """Write every graph into ``directory``, replacing it only once the new export is complete.
 
-        ``kind`` (``"best"`` or ``"final"``) is passed on to plugins' ``trainrig_export_written``.
+        ``kind`` (``"best"`` or ``"final"``) is passed on to plugins' ``trainrig_export_written``. If a
+        plugin fails there, the graphs (complete by then) are still swapped in and the error is raised
+        afterwards, so a plugin never costs the export itself.
         """
         directory = Path(directory)
         directory.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+        staging.chmod(0o777 & ~_umask())  # mkdtemp makes it owner-only; exports are read by servers too
         try:
             for name, graph in self.graphs.items():
                 graph.save(staging / f"{name}.keras")
@@ -44,12 +50,26 @@ class Exporter:
                 **(extra or {}),
             }
             (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
-            if self.plugins is not None:
-                self.plugins.call_each("trainrig_export_written", directory=staging, graphs=self.graphs, kind=kind)
-            _replace_dir(staging, directory)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
+        plugin_error = None
+        if self.plugins is not None:
+            try:
+                self.plugins.call_each(
+                    "trainrig_export_written", directory=staging, graphs=self.graphs, kind=kind, trainer=self.trainer
+                )
+            except Exception as e:  # keep the graphs, report the plugin after the swap
+                plugin_error = e
+        _replace_dir(staging, directory)
+        if plugin_error is not None:
+            raise plugin_error
+
+
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
 
 
 def _replace_dir(new: Path, target: Path) -> None:

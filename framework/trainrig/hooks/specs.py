@@ -102,10 +102,12 @@ def trainrig_register_export_graphs(
 
 
 @hookspec
-def trainrig_export_written(directory: Path, graphs: dict[str, keras.Model], kind: str) -> None:
+def trainrig_export_written(directory: Path, graphs: dict[str, keras.Model], kind: str, trainer: Trainer) -> None:
     """Called after every graph was written into ``directory`` during an export.
 
-    ``kind`` is ``"best"`` (a new best model, written to ``best/``) or ``"final"`` (``export/``).
+    ``kind`` is ``"best"`` (a new best model, written to ``best/``) or ``"final"`` (``export/``);
+    ``trainer`` is the running trainer (``None`` for an export outside a run). If the hook raises,
+    the export is kept (swapped in as usual) and the error is reported afterwards.
     ``directory`` is the staging directory that is swapped in place of ``best/`` or ``export/`` once
     this hook returns, so files a plugin writes there (say ``<graph>.tflite``) appear atomically with
     the export.

@@ -154,9 +154,9 @@ class Trainer:
             self.val_metrics,
             self.prediction,
         )
-        self.exporter = Exporter(
-            self._export_graphs(), self.model._additional_layers(), object_path(type(self.model)), self.plugins
-        )
+        with self.strategy.scope():  # plugins' export graphs may create variables (an EMA copy, say)
+            graphs = self._export_graphs()
+        self.exporter = Exporter(graphs, self.model._additional_layers(), object_path(type(self.model)), self.plugins, self)
         self.callbacks = self._callbacks()
 
     def _plugged_sequence(self, hook_name: str, sequence):
