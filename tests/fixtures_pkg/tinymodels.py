@@ -51,9 +51,8 @@ class TinyData(trainrig.DataBase[TinyDataParams]):
         self.x_val, self.y_val, self.label_val = make_arrays(p.n_val, p.data_seed + 1)
 
     def train_sequence(self, batch_size):
-        return trainrig.ArraySequence(
-            {"x": self.x_train}, {"y": self.y_train, "label": self.label_train}, batch_size, shuffle=True, seed=self.seed
-        )
+        targets = {"y": self.y_train, "label": self.label_train}
+        return trainrig.ArraySequence({"x": self.x_train}, targets, batch_size, shuffle=True, seed=self.seed)
 
     def val_sequence(self, batch_size):
         return trainrig.ArraySequence({"x": self.x_val}, {"y": self.y_val, "label": self.label_val}, batch_size)

@@ -138,6 +138,13 @@ class EpochRecorder(keras.callbacks.Callback):
         super().__init__()
         self.model_base = model_base
         self.sample_counts: list[int] = []
+        self.variables_at_train_begin = None
+
+    def on_train_begin(self, logs=None):
+        self.variables_at_train_begin = (
+            trainrig.get_variable("MODEL_METRIC"),
+            trainrig.get_variable("MODEL_METRIC_GREATER_IS_BETTER"),
+        )
 
     def on_epoch_end(self, epoch, logs=None):
         self.sample_counts.append(len(self.model_base.samples))
@@ -168,7 +175,7 @@ def _train(root, best, **overrides) -> Run:
 
 @pytest.fixture(scope="module")
 def hooked(tmp_path_factory):
-    # progress="epoch": _print_evaluate is only called when there is console output.
+    # progress="epoch": the samples are also printed on the console.
     return _train(tmp_path_factory.mktemp("hooked") / "run", ("min", "bce"), progress="epoch")
 
 
@@ -278,8 +285,12 @@ def test_multi_metric_precompute_values_is_honored(hooked):
             assert h[prefix + "mm2_mae"][epoch] == pytest.approx(2.0 * h[prefix + "mae"][epoch], rel=1e-5)
 
 
-class _WeightedMultiModel(trainrig.ModelBase):
-    """One MAE multi-metric weighted through ``_sample_weights`` under the multi-metric's name."""
+class WeightedMultiModel(trainrig.ModelBase):
+    """One MAE multi-metric weighted through ``_sample_weights`` under the name ``key``."""
+
+    def __init__(self, key):
+        super().__init__()
+        self.key = key
 
     def create_graph(self, params):
         x = keras.Input(shape=(N_FEATURES,), name="x")
@@ -292,24 +303,27 @@ class _WeightedMultiModel(trainrig.ModelBase):
         return {"mae": MetricDefinition("y", "y_hat", keras.metrics.MeanAbsoluteError())}
 
     def _multi_metric(self):
-        return {"mm": MultiMetricDefinition("y", "y_hat", trainrig.MultiMetric([keras.metrics.MeanAbsoluteError(name="mm_mae")]))}
+        children = [keras.metrics.MeanAbsoluteError(name="mm_mae")]
+        return {"mm": MultiMetricDefinition("y", "y_hat", trainrig.MultiMetric(children, name="mm"))}
 
     def _sample_weights(self, inputs, targets):
-        return {"mm": 1.0 + 3.0 * keras.ops.cast(targets["label"][:, 0], "float32")}
+        return {self.key: 1.0 + 3.0 * keras.ops.cast(targets["label"][:, 0], "float32")}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: _sample_weights keyed by a _multi_metric name is rejected as an unknown metric "
-    "(Trainer._check_sample_weights only knows child names) although MetricSet.update looks weights up by that name",
-)
 def test_sample_weights_apply_to_multi_metric(tiny_params, tiny_data):
-    trainer = trainrig.Trainer(tiny_params(epochs=1, export=False), _WeightedMultiModel(), tiny_data)
+    trainer = trainrig.Trainer(tiny_params(epochs=1, export=False), WeightedMultiModel("mm"), tiny_data)
     h = trainer.train()
     out = keras.ops.convert_to_numpy(trainer.keras_model({"x": tiny_data.x_val})["y_hat"])
     err = np.abs(tiny_data.y_val - out)[:, 0]
     w = sample_weight_of({"label": tiny_data.label_val})
+    assert abs(float(np.sum(w * err) / np.sum(w)) - float(np.mean(err))) > 1e-3
     assert h["val_mm_mae"][-1] == pytest.approx(float(np.sum(w * err) / np.sum(w)), rel=1e-5)
+
+
+def test_sample_weights_of_a_multi_metric_child_name_are_rejected(tiny_params, tiny_data):
+    trainer = trainrig.Trainer(tiny_params(epochs=1, export=False), WeightedMultiModel("mm_mae"), tiny_data)
+    with pytest.raises(trainrig.TrainrigError, match=r"unknown metric 'mm_mae' \(a multi-metric is weighted by its own name"):
+        trainer.train()
 
 
 # --- best model ----------------------------------------------------------------------------------
@@ -321,7 +335,8 @@ def test_best_logging_min_records_epoch_of_minimum(hooked):
     assert manifest["monitor"] == "val_bce"
     assert manifest["epoch"] == int(np.argmin(values)) + 1
     assert manifest["value"] == pytest.approx(min(values), rel=1e-6)
-    assert trainrig.get_variable("MODEL_METRIC") in ("val_bce", "val_score")  # set by the latest run
+    # published before any callback's on_train_begin
+    assert hooked.recorder.variables_at_train_begin == ("val_bce", False)
 
 
 def test_best_logging_max_records_epoch_of_maximum(maxed):
@@ -330,7 +345,7 @@ def test_best_logging_max_records_epoch_of_maximum(maxed):
     assert manifest["monitor"] == "val_score"
     assert manifest["epoch"] == int(np.argmax(values)) + 1
     assert manifest["value"] == pytest.approx(max(values), rel=1e-6)
-    assert maxed.trainer.best_greater_is_better is True
+    assert maxed.recorder.variables_at_train_begin == ("val_score", True)
     # the best export holds the weights of that epoch: its score on validation is the recorded one
     best = trainrig.load_model(maxed.root / "best")
     out = best.predict({"x": maxed.data.x_val}, verbose=0)
@@ -367,10 +382,6 @@ def test_print_evaluate_output_reaches_console(tiny_params, tiny_data, capsys):
     assert len(model.samples) == 4
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: print_samples larger than the batch size hands only the first batch's rows to _print_evaluate",
-)
 def test_print_evaluate_count_not_capped_by_batch_size(tiny_params, tiny_data):
     model = HookedModel(best=("min", "loss"))
     params = tiny_params(epochs=1, batch_size=4, progress="epoch", print_samples=6, export=False)
@@ -430,3 +441,10 @@ def test_additional_layers_listed_in_custom_objects(hooked):
     with zipfile.ZipFile(hooked.root / "export" / "default.keras") as archive:
         config = archive.read("config.json").decode()
     assert '"tiny_act"' in config
+
+
+def test_print_evaluate_runs_silently_with_progress_none(tiny_params, tiny_data, capsys):
+    model = HookedModel(best=("min", "loss"))
+    trainrig.Trainer(tiny_params(epochs=1, progress="none", print_samples=2, export=False), model, tiny_data).train()
+    assert len(model.samples) == 2
+    assert "SAMPLE" not in capsys.readouterr().out

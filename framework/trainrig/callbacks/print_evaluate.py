@@ -12,16 +12,24 @@ def unbatch(tree: dict, index: int) -> dict:
     return {name: np.asarray(value)[index] for name, value in tree.items()}
 
 
+def _silent(*args, **kwargs) -> None:
+    del args, kwargs
+
+
 class PrintEvaluate(TrainrigCallback):
-    """Calls ``model._print_evaluate(sample, data, print_fn)`` on ``TrainerParams.print_samples`` samples."""
+    """Calls ``model._print_evaluate(sample, data, print_fn)`` on ``TrainerParams.print_samples`` samples.
+
+    With ``progress="none"`` it is still called, with a ``print_fn`` that prints nothing.
+    """
 
     def on_epoch_end(self, epoch, logs=None):
         count = self.trainer.params.print_samples
         batch = self.trainer.validation_batch
-        if count == 0 or batch is None or self.trainer.params.progress == "none":
+        if count == 0 or batch is None:
             return
+        print_fn = _silent if self.trainer.params.progress == "none" else print
         inputs, targets, outputs = batch
         size = len(next(iter(targets.values() or inputs.values())))
         for i in range(min(count, size)):
             sample = Sample(inputs=unbatch(inputs, i), outputs=unbatch(outputs, i), targets=unbatch(targets, i))
-            self.trainer.model._print_evaluate(sample, self.trainer.data, print_fn=print)
+            self.trainer.model._print_evaluate(sample, self.trainer.data, print_fn=print_fn)

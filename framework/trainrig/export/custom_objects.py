@@ -9,11 +9,11 @@ import keras
 from trainrig.imports import object_path
 
 
-_FRAMEWORK_PACKAGES = ("keras", "tensorflow", "tf_keras")
+FRAMEWORK_PACKAGES = ("keras", "tensorflow", "tf_keras")
 
 
 def _is_custom(cls: type) -> bool:
-    return cls.__module__.split(".", 1)[0] not in _FRAMEWORK_PACKAGES
+    return cls.__module__.split(".", 1)[0] not in FRAMEWORK_PACKAGES
 
 
 def custom_objects_of(graphs: dict[str, keras.Model], additional: list) -> dict[str, str]:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import zipfile
 from pathlib import Path
 
 import keras
 
 from trainrig.errors import TrainrigError, one_of
+from trainrig.export.custom_objects import FRAMEWORK_PACKAGES
 from trainrig.export.exporter import MANIFEST
 from trainrig.imports import import_object
 
@@ -38,8 +40,36 @@ def load_model(path: str | Path, graph: str = "default") -> keras.Model:
     """
     file = resolve_export(path, graph)
     manifest_file = file.parent / MANIFEST
-    custom_objects = {}
     if manifest_file.is_file():
-        for name, object_path in json.loads(manifest_file.read_text()).get("custom_objects", {}).items():
-            custom_objects[name] = import_object(object_path, what="custom object")
-    return keras.saving.load_model(file, custom_objects=custom_objects, compile=False, safe_mode=True)
+        paths = json.loads(manifest_file.read_text()).get("custom_objects", {})
+    else:
+        paths = _custom_objects_in_config(file)
+    custom_objects = {name: import_object(path, what="custom object") for name, path in paths.items()}
+    try:
+        return keras.saving.load_model(file, custom_objects=custom_objects, compile=False, safe_mode=True)
+    except (TypeError, ValueError) as e:
+        raise TrainrigError(f"cannot load {file}: {str(e).strip().splitlines()[0]}") from e
+
+
+def _custom_objects_in_config(file: Path) -> dict[str, str]:
+    """Custom classes named in a ``.keras`` file's own config (for a file copied out of its export)."""
+    try:
+        with zipfile.ZipFile(file) as archive:
+            config = json.loads(archive.read("config.json"))
+    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError) as e:
+        raise TrainrigError(f"{file} is not a valid .keras archive: {e}") from None
+    found: dict[str, str] = {}
+
+    def walk(node):
+        if isinstance(node, dict):
+            module, name = node.get("module"), node.get("class_name")
+            if isinstance(module, str) and isinstance(name, str) and module.split(".", 1)[0] not in FRAMEWORK_PACKAGES:
+                found[node.get("registered_name") or name] = f"{module}:{name}"
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(config)
+    return found

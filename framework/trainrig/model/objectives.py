@@ -19,6 +19,8 @@ from trainrig.model.base import ModelBase
 from trainrig.model.multi_metric import MultiMetric
 
 TOTAL_LOSS = "loss"
+RESERVED_NAMES = ("learning_rate",)
+RESERVED_PREFIXES = ("val_", "Test ")  # validation values and the metric suite's keys in logs
 
 
 def _check_names(kind: str, definitions: dict, targets: set[str], outputs: set[str]) -> None:
@@ -127,6 +129,12 @@ class MetricSet:
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise TrainrigError(f"metric and loss names must be unique; {duplicates} appear more than once")
+        for name in names:
+            if name in RESERVED_NAMES or name.startswith(RESERVED_PREFIXES):
+                raise TrainrigError(
+                    f"loss or metric name {name!r} collides with trainrig's own log keys; names must not be "
+                    f"{one_of(RESERVED_NAMES)} nor start with {one_of(RESERVED_PREFIXES)}"
+                )
 
     def names(self) -> list[str]:
         """Every name this set logs, in order: losses, keras metrics, extended metrics, multi children."""
