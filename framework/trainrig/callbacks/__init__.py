@@ -5,6 +5,9 @@ from __future__ import annotations
 from trainrig.callbacks.base import TrainrigCallback
 from trainrig.callbacks.best_model import BestModel
 from trainrig.callbacks.history import HistoryRecorder
+from trainrig.callbacks.metric_suite import MetricSuite
+from trainrig.callbacks.metrics_file import MetricsFile
+from trainrig.callbacks.plateau import plateau_callbacks
 from trainrig.callbacks.print_evaluate import PrintEvaluate
 from trainrig.callbacks.progress import ProgressLogger
 from trainrig.callbacks.tensorboard_logger import TensorBoardLogger
@@ -13,11 +16,15 @@ __all__ = ["TrainrigCallback", "base_callbacks"]
 
 
 def base_callbacks(trainer) -> list[TrainrigCallback]:
-    """The base callbacks: history, console, samples, TensorBoard, best model."""
+    """The base callbacks: metric suite, history, metrics file, console, samples, TensorBoard, best model,
+    then early stopping and LR on plateau when the params ask for them."""
     return [
+        MetricSuite(trainer),
         HistoryRecorder(trainer),
+        MetricsFile(trainer),
         ProgressLogger(trainer),
         PrintEvaluate(trainer),
         TensorBoardLogger(trainer),
         BestModel(trainer),
+        *plateau_callbacks(trainer),
     ]

@@ -6,7 +6,7 @@ import numpy as np
 from tensorboard.plugins.hparams import api as hparams_api
 
 from trainrig.callbacks.base import TrainrigCallback
-from trainrig.tensorboard.writers import Writers, hparams_of, split_logs
+from trainrig.tensorboard.writers import TRAIN_RUN, VALIDATION_RUN, Writers, hparams_of, last_step, split_logs
 
 
 class TensorBoardLogger(TrainrigCallback):
@@ -24,17 +24,36 @@ class TensorBoardLogger(TrainrigCallback):
         self.writers: Writers | None = None
 
     def on_train_begin(self, logs=None):
-        self.writers = Writers(self.trainer.run_dir)
-        with self.writers.train.as_default():
-            hparams_api.hparams(hparams_of(self.trainer.flat_params()), trial_id=str(self.trainer.run_dir.root))
+        run_dir = self.trainer.run_dir
+        self.written = {name: last_step(run_dir.tensorboard_run(name)) for name in (TRAIN_RUN, VALIDATION_RUN)}
+        self.writers = Writers(run_dir)
+        if not self.trainer.resumed:
+            with self.writers.train.as_default():
+                hparams_api.hparams(hparams_of(self.trainer.flat_params()), trial_id=str(run_dir.root))
+        else:
+            self._backfill_from_history()
         self.writers.flush()
+
+    def _backfill_from_history(self) -> None:
+        """On resume, write the epochs the checkpoint has but the event files lack (a kill in between)."""
+        history = self.trainer.history
+        for index in range(len(next(iter(history.values()), []))):
+            self._write_epoch_scalars(index + 1, {name: values[index] for name, values in history.items()})
+
+    def _write_epoch_scalars(self, step: int, logs: dict) -> None:
+        """Write one epoch's values, skipping a run that already has this step (no duplicates on resume)."""
+        train, validation = split_logs(logs)
+        for run, writer, values in ((TRAIN_RUN, self.writers.train, train), (VALIDATION_RUN, self.writers.validation, validation)):
+            if step > self.written[run]:
+                self.writers.scalars(writer, values, step)
+                self.written[run] = step
 
     def on_epoch_end(self, epoch, logs=None):
         step = epoch + 1
-        train, validation = split_logs(logs or {})
-        self.writers.scalars(self.writers.train, train, step)
-        self.writers.scalars(self.writers.validation, validation, step)
-        self._write_handler_outputs(step)
+        fresh = step > self.written[VALIDATION_RUN]
+        self._write_epoch_scalars(step, logs or {})
+        if fresh:
+            self._write_handler_outputs(step)
         self.writers.flush()
 
     def _write_handler_outputs(self, step: int) -> None:

@@ -42,14 +42,17 @@ def section_params(tree: dict[str, Any], section: str, cls: type):
     return from_dict(cls.params_cls(), params, section)
 
 
-def configure_plugins(tree: dict[str, Any], modules: list[str] = (), blocked: list[str] = ()):
-    """Set up the process's plugins from the tree's ``plugins`` section plus command-line choices."""
+def configure_plugins(tree: dict[str, Any], modules: list[str] = (), blocked: list[str] = (), exact: bool = False):
+    """Set up the process's plugins from the tree's ``plugins`` section plus command-line choices.
+
+    With ``exact`` (resume) exactly the installed plugins the run recorded are loaded.
+    """
     from trainrig.hooks.manager import configure, plugin_manager
 
     section = tree.setdefault("plugins", {})
     section["modules"] = list(dict.fromkeys([*section.get("modules", []), *modules]))
     section["blocked"] = list(dict.fromkeys([*section.get("blocked", []), *blocked]))
-    configure(section["modules"], section["blocked"])
+    configure(section["modules"], section["blocked"], section.get("entry_points") if exact else None)
     return plugin_manager()
 
 

@@ -13,6 +13,7 @@ from trainrig.errors import TrainrigError
 
 COMMANDS = {
     "train": ("trainrig.cli.train", "train a model on data: trainrig train --model PKG.MOD:Model --data PKG.MOD:Data"),
+    "resume": ("trainrig.cli.resume", "continue an interrupted run exactly where it stopped: trainrig resume OUTPUT"),
     "plugins": ("trainrig.cli.plugins", "list installed plugins, their versions and hooks (--json for machines)"),
 }
 
@@ -44,8 +45,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return importlib.import_module(COMMANDS[name][0]).run(rest) or 0
     except TrainrigError as e:
-        print(f"trainrig {name}: error: {e}", file=sys.stderr)
-        return EXIT_USAGE
+        stopped = getattr(e, "exit_code", None)
+        print(f"trainrig {name}: {'' if stopped else 'error: '}{e}", file=sys.stderr)
+        return stopped or EXIT_USAGE
     except KeyboardInterrupt:
         print(f"trainrig {name}: interrupted", file=sys.stderr)
         return 130

@@ -28,8 +28,14 @@ BUILTIN_PLUGINS = (
 )
 
 
-def _selected_entry_points() -> list[importlib.metadata.EntryPoint]:
+def _selected_entry_points(only: list[str] | None = None) -> list[importlib.metadata.EntryPoint]:
+    """Installed entry points: exactly ``only`` (a resumed run's), else ``TRAINRIG_LOAD_PLUGINS``'s, else all."""
     entry_points = list(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP))
+    if only is not None:
+        missing = sorted(set(only) - {ep.name for ep in entry_points})
+        if missing:
+            raise TrainrigError(f"plugin {missing[0]!r} that this run used is not installed; install it to resume the run")
+        return [ep for ep in entry_points if ep.name in only]
     wanted = os.environ.get(LOAD_ENV)
     if wanted is None:
         return entry_points
@@ -40,7 +46,13 @@ def _selected_entry_points() -> list[importlib.metadata.EntryPoint]:
 class PluginManager:
     """The plugins of this process, and a way to call a hook that names the plugin that failed."""
 
-    def __init__(self, modules: list[str] = (), blocked: list[str] = (), load_entry_points: bool = True):
+    def __init__(
+        self,
+        modules: list[str] = (),
+        blocked: list[str] = (),
+        load_entry_points: bool = True,
+        entry_points: list[str] | None = None,
+    ):
         self.pm = pluggy.PluginManager(PROJECT)
         self.pm.add_hookspecs(specs)
         self.modules, self.blocked = list(modules), list(blocked)
@@ -49,8 +61,9 @@ class PluginManager:
             self.pm.set_blocked(name)
         for module_name in BUILTIN_PLUGINS:
             self._register(importlib.import_module(module_name), module_name, ("trainrig", _version("trainrig")))
+        self.entry_points: list[str] = []  # names of the installed plugins loaded
         if load_entry_points:
-            for entry_point in _selected_entry_points():
+            for entry_point in _selected_entry_points(entry_points):
                 self._load_entry_point(entry_point)
         for module_name in self.modules:
             self._load_module(module_name)
@@ -86,6 +99,7 @@ class PluginManager:
                 f"failed to load: {type(e).__name__}: {e}"
             ) from e
         self._register(plugin, entry_point.name, (dist, version))
+        self.entry_points.append(entry_point.name)
 
     def _load_module(self, module_name: str) -> None:
         try:
@@ -172,18 +186,15 @@ def _version(distribution: str) -> str:
 
 
 _default: PluginManager | None = None
-_settings: dict[str, list[str]] = {"modules": [], "blocked": []}
+_settings: dict = {"modules": [], "blocked": [], "entry_points": None}
 
 
-def configure(modules: list[str] = (), blocked: list[str] = ()) -> None:
-    """Choose local plugin modules and blocked names for the process-wide manager (rebuilt on next use)."""
+def configure(modules: list[str] = (), blocked: list[str] = (), entry_points: list[str] | None = None) -> None:
+    """Choose local plugin modules, blocked names and (for a resumed run) the exact installed plugins
+    of the process-wide manager; it is rebuilt on next use."""
     global _default
-    _settings["modules"], _settings["blocked"] = list(modules), list(blocked)
+    _settings.update(modules=list(modules), blocked=list(blocked), entry_points=entry_points)
     _default = None
-
-
-def settings() -> dict[str, list[str]]:
-    return {key: list(value) for key, value in _settings.items()}
 
 
 def plugin_manager() -> PluginManager:

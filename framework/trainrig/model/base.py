@@ -93,6 +93,13 @@ class ModelBase(Generic[P]):
         """What the validation metric suite evaluates (``None``: no suite)."""
         return None
 
+    def _custom_score(self) -> tuple[Callable, bool] | None:
+        """``(score, greater_is_better)`` logged as ``"Test Custom Score"``; ``score(y_true, y_pred, sample_weight=None)``.
+
+        ``--trainer.suite.custom_score module:function`` takes precedence.
+        """
+        return None
+
     # --- export --------------------------------------------------------------------------------
 
     @classmethod

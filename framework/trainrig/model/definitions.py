@@ -38,13 +38,15 @@ class PredictionDefinition(NamedTuple):
 
     ``type`` is ``"regression"``, ``"binary"`` (``output`` is the probability of the positive class)
     or ``"multiclass"`` (``output`` holds class probabilities ``[batch, classes]``); ``threshold``
-    turns binary probabilities into decisions.
+    turns binary probabilities into decisions. ``weight`` optionally names a target (or input) of
+    per-sample weights that weight every metric of the suite.
     """
 
     target: str
     output: str
     type: PredictionType
     threshold: float = 0.5
+    weight: str | None = None
 
 
 class Sample(NamedTuple):

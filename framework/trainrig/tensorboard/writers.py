@@ -37,6 +37,21 @@ def hparams_of(flat: dict) -> dict:
     return out
 
 
+def last_step(directory) -> int:
+    """The highest step of any summary already written in a run directory (0 if none)."""
+    from pathlib import Path
+
+    highest = 0
+    for path in sorted(Path(directory).glob("events.out.tfevents.*")):
+        try:
+            for event in tf.compat.v1.train.summary_iterator(str(path)):
+                if event.summary.value:
+                    highest = max(highest, int(event.step))
+        except tf.errors.DataLossError:  # a file cut short by a kill: its complete records count
+            continue
+    return highest
+
+
 class Writers:
     """The ``train`` and ``validation`` summary writers of one run."""
 

@@ -21,6 +21,49 @@ class AugmentationParams:
 
 
 @define
+class SuiteParams:
+    """The validation metric suite (``"Test <name>"`` in logs) of the model's ``_prediction()``."""
+
+    average: Literal["macro", "micro", "weighted"] = field(
+        default="macro",
+        help="Averaging of multiclass Precision, Recall and F1 over classes.",
+        validator=choice("macro", "micro", "weighted"),
+    )
+    cost_gains: dict = field(
+        factory=lambda: {"tp": 1.0, "tn": 0.0, "fp": -0.3, "fn": 0.0},
+        help="Gains of the binary Cost Matrix Gain: (TP*tp + TN*tn + FP*fp + FN*fn) / n.",
+    )
+    lift_ratio: float = field(default=0.4, help="Share of rows (highest P(positive) first) of the Cumulative Lift.", validator=positive)
+    custom_score: str = field(
+        default="",
+        help="A 'module:function' score(y_true, y_pred, sample_weight=None) logged as 'Test Custom Score' "
+        "(empty: the model's _custom_score(), if any).",
+    )
+    custom_greater_is_better: bool = field(default=True, help="Whether a higher custom score is better.")
+
+
+@define
+class EarlyStoppingParams:
+    """Stop when the monitored value stops improving (keras EarlyStopping; its state is resumable)."""
+
+    patience: int = field(default=0, help="Epochs without improvement before stopping; 0 = never stop early.", validator=at_least(0))
+    min_delta: float = field(default=0.0, help="Smallest change that counts as an improvement.", validator=at_least(0))
+    monitor: str = field(default="", help="logs key to monitor; empty = the best-model metric (MODEL_METRIC).")
+    restore_best_weights: bool = field(default=False, help="Restore the weights of the best epoch when stopping.")
+
+
+@define
+class ReduceLRParams:
+    """Reduce the learning rate on a plateau (keras ReduceLROnPlateau; needs lr_schedule constant)."""
+
+    patience: int = field(default=0, help="Epochs without improvement before reducing; 0 = off.", validator=at_least(0))
+    factor: float = field(default=0.5, help="Multiply the learning rate by this factor.", validator=positive)
+    min_delta: float = field(default=0.0, help="Smallest change that counts as an improvement.", validator=at_least(0))
+    min_lr: float = field(default=0.0, help="Lower bound of the learning rate.", validator=at_least(0))
+    monitor: str = field(default="", help="logs key to monitor; empty = the best-model metric (MODEL_METRIC).")
+
+
+@define
 class TrainerParams:
     """How to train: epochs, batches, optimizer, output directory, seed, distribution."""
 
@@ -53,6 +96,12 @@ class TrainerParams:
         "(batch callbacks then run once per execution).",
         validator=at_least(1),
     )
+    checkpoint_every_steps: int = field(
+        default=0,
+        help="Also write a checkpoint every this many training steps; 0 = at epoch ends only.",
+        validator=at_least(0),
+    )
+    keep_checkpoints: int = field(default=3, help="Newest checkpoints kept in OUTPUT/checkpoints.", validator=at_least(1))
     strategy: Literal["default", "mirrored"] = field(
         default="default",
         help="tf.distribute strategy: default (one device) or mirrored (all local devices).",
@@ -70,5 +119,18 @@ class TrainerParams:
     overwrite: bool = field(
         default=False, help="Train into an output_dir that already holds a run, replacing its files."
     )
+    best_metric: str = field(
+        default="",
+        help="What decides the best model (and what early stopping and LR-on-plateau follow): a logs key "
+        "('val_acc', 'Test ROC AUC') or a name ('acc', 'ROC AUC'); empty = the model's _best_logging_settings.",
+    )
+    best_mode: Literal["auto", "min", "max"] = field(
+        default="auto",
+        help="Direction of best_metric; auto knows losses (min), the suite's metrics and the model's own setting.",
+        validator=choice("auto", "min", "max"),
+    )
+    suite: SuiteParams = field(factory=SuiteParams, help="The validation metric suite.")
+    early_stopping: EarlyStoppingParams = field(factory=EarlyStoppingParams, help="Early stopping.")
+    reduce_lr: ReduceLRParams = field(factory=ReduceLRParams, help="Learning-rate reduction on a plateau.")
     augmentation: AugmentationParams = field(factory=AugmentationParams, help="Data augmentation of the training batches.")
     export: bool = field(default=True, help="Export the final model to OUTPUT/export at the end of training.")

@@ -64,7 +64,9 @@ class Steps:
         self.val_metrics.update(inputs, targets, outputs, losses)
         if self.prediction is not None:
             p = self.prediction
-            return tf.cast(targets[p.target], tf.float64), tf.cast(outputs[p.output], tf.float64)
+            y_true = tf.cast(targets[p.target], tf.float64)
+            weight = {**inputs, **targets}[p.weight] if p.weight else tf.ones(tf.shape(y_true)[:1])
+            return y_true, tf.cast(outputs[p.output], tf.float64), tf.reshape(tf.cast(weight, tf.float64), [-1])
         return None
 
     # --- executions of several steps ------------------------------------------------------------
@@ -79,13 +81,11 @@ class Steps:
                 self.strategy.run(self._eval_step, args=(next(iterator),))
             return None
         # Gather the prediction's target and output of every step (all replicas) for the metric suite.
-        trues = tf.TensorArray(tf.float64, size=0, dynamic_size=True, infer_shape=False)
-        preds = tf.TensorArray(tf.float64, size=0, dynamic_size=True, infer_shape=False)
+        arrays = [tf.TensorArray(tf.float64, size=0, dynamic_size=True, infer_shape=False) for _ in range(3)]
         for i in tf.range(steps):
-            y_true, y_pred = self.strategy.run(self._eval_step, args=(next(iterator),))
-            trues = trues.write(i, self.strategy.gather(y_true, axis=0))
-            preds = preds.write(i, self.strategy.gather(y_pred, axis=0))
-        return trues.concat(), preds.concat()
+            values = self.strategy.run(self._eval_step, args=(next(iterator),))
+            arrays = [a.write(i, self.strategy.gather(v, axis=0)) for a, v in zip(arrays, values)]
+        return tuple(a.concat() for a in arrays)
 
     def _predict_batch(self, inputs):
         return self.keras_model(inputs, training=False)
@@ -96,11 +96,11 @@ class Steps:
         self._train(iterator, tf.constant(steps, dtype=tf.int32))
 
     def evaluate(self, iterator, steps: int):
-        """Run ``steps`` validation steps; with a prediction declared, return its ``(y_true, y_pred)`` as numpy."""
+        """Run ``steps`` validation steps; with a prediction declared, return ``(y_true, y_pred, weight)`` as numpy."""
         gathered = self._eval(iterator, tf.constant(steps, dtype=tf.int32))
         if gathered is None:
             return None
-        return gathered[0].numpy(), gathered[1].numpy()
+        return tuple(g.numpy() for g in gathered)
 
     def predict(self, inputs: dict):
         return self._predict(inputs)

@@ -4,28 +4,35 @@ from __future__ import annotations
 
 from typing import Any
 
+import attrs
 import keras
 import numpy as np
 import tensorflow as tf
 
+from trainrig.checkpoint.state import Position
+from trainrig.checkpoint.state import capture as capture_state
+from trainrig.checkpoint.state import restore as restore_state
+from trainrig.checkpoint.store import CheckpointStore
 from trainrig.data.base import DataBase
 from trainrig.data.pipeline import BatchSource
 from trainrig.errors import TrainrigError, one_of
 from trainrig.export.exporter import Exporter
 from trainrig.hooks.manager import PluginManager, plugin_manager
-from trainrig.hooks.manager import settings as manager_settings
-from trainrig.imports import object_path
+from trainrig.imports import import_object, object_path
+from trainrig.metrics import GREATER_IS_BETTER, SUITE_NAMES
 from trainrig.model.base import ModelBase
 from trainrig.model.definitions import PREDICTION_TYPES, PredictionDefinition
-from trainrig.model.objectives import MetricSet, Objectives
+from trainrig.model.objectives import TOTAL_LOSS, MetricSet, Objectives
 from trainrig.params import dumps, to_dict
 from trainrig.run_dir import RunDir
 from trainrig.tensorboard.writers import VALIDATION_PREFIX
 from trainrig.train.augment import augmented
 from trainrig.train.build import BuiltModel, build_model
+from trainrig.train.monitor import choose_monitor
 from trainrig.train.environment import current_learning_rate, make_optimizer, make_strategy, seed_everything
 from trainrig.train.params import TrainerParams
 from trainrig.train.steps import Steps
+from trainrig.train.stop import StopRequest, TrainingStopped
 from trainrig.variables import set_variable
 
 
@@ -82,9 +89,12 @@ class Trainer:
         self.run_dir = RunDir(params.output_dir)
         self.history: dict[str, list[float]] = {}
         self.validation_batch: tuple[dict, dict, dict] | None = None
-        self.validation_predictions: tuple[np.ndarray, np.ndarray] | None = None  # (y_true, y_pred) of _prediction
+        # (y_true, y_pred, weight) of the model's _prediction() over the last validation, for the suite
+        self.validation_predictions: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self.tensorboard_handler = model._create_tensorboard_handler()
         self.plugin_params = resolve_plugin_params(self.plugins, plugin_params or {})
+        self.store = CheckpointStore(self.run_dir.checkpoints, keep=params.keep_checkpoints)
+        self.resumed = False
 
     # --- params ---------------------------------------------------------------------------------
 
@@ -95,7 +105,9 @@ class Trainer:
             "data": {"class": object_path(type(self.data)), "params": to_dict(self.data.params)},
             "trainer": to_dict(self.params),
             "plugins": {
-                **manager_settings(),
+                "modules": self.plugins.modules,
+                "blocked": self.plugins.blocked,
+                "entry_points": self.plugins.entry_points,
                 "params": {name: to_dict(value) for name, value in self.plugin_params.items()},
             },
         }
@@ -122,7 +134,6 @@ class Trainer:
 
     def _prepare(self) -> None:
         p = self.params
-        self._check_output_dir()
         seed_everything(p.seed, p.deterministic)
         self.strategy = make_strategy(p.strategy)
         self.data.seed = p.seed
@@ -201,20 +212,58 @@ class Trainer:
         outputs = self.keras_model.output
         if prediction.output not in outputs:
             raise TrainrigError(f"_prediction names output {prediction.output!r}; outputs: {one_of(outputs)}")
+        if prediction.weight is not None and prediction.weight not in {**inputs, **targets}:
+            raise TrainrigError(
+                f"_prediction names weight {prediction.weight!r}; targets and inputs: {one_of({**inputs, **targets})}"
+            )
         return prediction
 
+    def _monitor(self, metric: str, mode: str) -> tuple[str, bool]:
+        suite = self.suite_names()
+        return choose_monitor(
+            metric,
+            mode,
+            self.model._best_logging_settings(),
+            self.val_metrics.names(),
+            [*self.objectives.loss_names, TOTAL_LOSS],
+            suite,
+            {name: GREATER_IS_BETTER.get(name, self._custom_greater()) for name in suite},
+        )
+
     def _choose_best_monitor(self) -> None:
-        settings = self.model._best_logging_settings()
-        if not (isinstance(settings, tuple) and len(settings) == 2 and settings[0] in ("min", "max")):
-            raise TrainrigError(f"_best_logging_settings must return ('min' or 'max', name), got {settings!r}")
-        mode, name = settings
-        names = self.val_metrics.names()
-        if name not in names:
-            raise TrainrigError(f"_best_logging_settings names {name!r}, which is not logged; valid: {one_of(names)}")
-        self.best_monitor = VALIDATION_PREFIX + name
-        self.best_greater_is_better = mode == "max"
+        """Set ``best_monitor`` / ``best_greater_is_better`` and publish them as shared variables."""
+        self.best_monitor, self.best_greater_is_better = self._monitor(self.params.best_metric, self.params.best_mode)
         set_variable("MODEL_METRIC", self.best_monitor)
         set_variable("MODEL_METRIC_GREATER_IS_BETTER", self.best_greater_is_better)
+        if self.params.reduce_lr.patience > 0 and self.params.lr_schedule != "constant":
+            raise TrainrigError("trainer.reduce_lr needs trainer.lr_schedule constant (a schedule owns the learning rate)")
+
+    def direction_of(self, key: str) -> str:
+        """``"max"`` or ``"min"`` for a logs key that early stopping or LR-on-plateau monitors."""
+        if key == self.best_monitor:
+            return "max" if self.best_greater_is_better else "min"
+        _, greater = self._monitor(key, "auto")
+        return "max" if greater else "min"
+
+    def custom_score(self):
+        """``(score function, greater_is_better)`` of the suite's Custom Score, or ``None``."""
+        if self.params.suite.custom_score:
+            function = import_object(self.params.suite.custom_score, what="trainer.suite.custom_score")
+            if not callable(function):
+                raise TrainrigError(f"trainer.suite.custom_score {self.params.suite.custom_score!r} is not callable")
+            return function, self.params.suite.custom_greater_is_better
+        return self.model._custom_score()
+
+    def _custom_greater(self) -> bool:
+        custom = self.custom_score()
+        return True if custom is None else bool(custom[1])
+
+    def suite_names(self) -> list[str]:
+        """Names of the suite's entries (``"Test <name>"`` in logs) for the model's prediction type."""
+        if self.prediction is None:
+            return []
+        names = list(SUITE_NAMES[self.prediction.type])
+        return names + ["Custom Score"] if self.custom_score() is not None else names
 
     def _export_graphs(self) -> dict[str, keras.Model]:
         b = self.built
@@ -257,32 +306,97 @@ class Trainer:
 
     # --- the loop -------------------------------------------------------------------------------
 
-    def train(self) -> dict[str, list[float]]:
-        """Run the whole experiment and return the history ``{log name: [value per epoch]}``."""
+    def train(self, resume: bool = False) -> dict[str, list[float]]:
+        """Run the whole experiment and return the history ``{log name: [value per epoch]}``.
+
+        With ``resume=True`` the run continues from the newest usable checkpoint in ``output_dir``
+        (from the start if there is none); a finished run returns its history at once.
+        """
+        self.resumed = resume
+        if not resume:
+            self._check_output_dir()
         self._prepare()
+        position = Position(epoch=0, step=0, global_step=0)
+        if resume:
+            position = self._restore_latest()
+            if position.finished:
+                print(f"the run in {self.run_dir.root} has already finished; nothing to resume")
+                return self.history
         self.run_dir.root.mkdir(parents=True, exist_ok=True)
         self.run_dir.params_json.write_text(dumps(self.params_dict()))
         try:
             self.plugins.call_each("trainrig_run_start", trainer=self)
-            self._fit()
+            with StopRequest(self.run_dir.root) as self.stop_request:
+                self._fit(position)
         except BaseException as error:
             self._report_error(error)
             raise
         self.plugins.call_each("trainrig_run_end", trainer=self, history=self.history)
         return self.history
 
-    def _fit(self) -> None:
+    @classmethod
+    def resume(cls, output_dir, callbacks=None, plugins=None) -> dict[str, list[float]]:
+        """Continue the run in ``output_dir`` with its saved params (and ``callbacks``, as when it started)."""
+        from trainrig.cli.experiment import build_experiment, configure_plugins, read_json
+
+        run = RunDir(output_dir)
+        if not run.is_run():
+            raise TrainrigError(f"{run.root} is not a trainrig run (no params.json)")
+        tree = read_json(run.params_json, "params file")
+        plugins = plugins or configure_plugins(tree, exact=True)
+        model, data, params, plugin_params = build_experiment(tree, plugins)
+        params = attrs.evolve(params, output_dir=str(run.root))
+        return cls(params, model, data, callbacks, plugins=plugins, plugin_params=plugin_params).train(resume=True)
+
+    # --- checkpoints ----------------------------------------------------------------------------
+
+    def _restore_latest(self) -> Position:
+        loaded = self.store.load_latest()
+        if loaded is None:
+            return Position(epoch=0, step=0, global_step=0)
+        path, arrays, state = loaded
+        position = restore_state(self, arrays, state)
+        if self.params.progress != "none" and not position.finished:
+            print(f"resuming from {path.name}: epoch {position.epoch + 1}, step {position.step}", flush=True)
+        return position
+
+    def _save_checkpoint(self, position: Position) -> None:
+        arrays, state = capture_state(self, position)
+        self.store.save(position.global_step, arrays, state)
+
+    def _global_step(self) -> int:
+        return int(keras.ops.convert_to_numpy(self.optimizer.iterations))
+
+    def _after_execution(self, epoch: int, step: int, count: int) -> None:
+        """Write a step checkpoint when one is due, and honour a stop request (after a checkpoint)."""
+        every = self.params.checkpoint_every_steps
+        global_step = self._global_step()
+        due = every > 0 and global_step // every > (global_step - count) // every
+        stopping = self.stop_request.requested()
+        if due or stopping:
+            self._save_checkpoint(Position(epoch=epoch, step=step, global_step=global_step))
+        if stopping:
+            raise TrainingStopped(
+                f"stopped by {self.stop_request.reason} at epoch {epoch + 1}, step {step} (global step {global_step}) "
+                f"after writing a checkpoint; continue with: trainrig resume {self.run_dir.root}"
+            )
+
+    # --- the loop -------------------------------------------------------------------------------
+
+    def _fit(self, position: Position) -> None:
         callbacks = self.callbacks
         self.keras_model.stop_training = False
         callbacks.on_train_begin()
         logs: dict[str, float] = {}
-        for epoch in range(self.params.epochs):
-            logs = self._train_epoch(epoch)
+        for epoch in range(position.epoch, self.params.epochs):
+            logs = self._train_epoch(epoch, position.step if epoch == position.epoch else 0)
             if self.keras_model.stop_training:
                 break
         callbacks.on_train_end(logs)
         if self.params.export:
             self.exporter.export(self.run_dir.export, "final", extra={"epochs": len(next(iter(self.history.values()), []))})
+        epochs_done = len(next(iter(self.history.values()), []))
+        self._save_checkpoint(Position(epoch=epochs_done, step=0, global_step=self._global_step(), finished=True))
 
     def _report_error(self, error: BaseException) -> None:
         """Tell plugins the run failed; a plugin failing here must not hide the original error."""
@@ -296,12 +410,14 @@ class Trainer:
     def _distributed_iterator(self, dataset: tf.data.Dataset):
         return iter(self.strategy.experimental_distribute_dataset(dataset))
 
-    def _train_epoch(self, epoch: int) -> dict[str, float]:
+    def _train_epoch(self, epoch: int, start_step: int = 0) -> dict[str, float]:
+        """Train one epoch from ``start_step`` (non-zero when resuming mid-epoch), validate, run callbacks."""
         callbacks = self.callbacks
-        self.train_metrics.reset()
+        if start_step == 0:
+            self.train_metrics.reset()
         callbacks.on_epoch_begin(epoch)
-        iterator = self._distributed_iterator(self.train_source.dataset())
-        step, logs = 0, {}
+        iterator = self._distributed_iterator(self.train_source.dataset(start_step))
+        step, logs = start_step, self.train_metrics.results()
         while step < self.steps_per_epoch:
             count = min(self.params.steps_per_execution, self.steps_per_epoch - step)
             callbacks.on_train_batch_begin(step)
@@ -309,6 +425,7 @@ class Trainer:
             step += count
             logs = self.train_metrics.results()
             callbacks.on_train_batch_end(step - 1, logs)
+            self._after_execution(epoch, step, count)
             if self.keras_model.stop_training:
                 break
         self.train_source.epoch_end()
@@ -316,6 +433,13 @@ class Trainer:
         logs.update(self._validate())
         logs["learning_rate"] = current_learning_rate(self.optimizer)
         callbacks.on_epoch_end(epoch, logs)
+        # Written after every callback's on_epoch_end, so each callback's state includes this epoch.
+        self._save_checkpoint(Position(epoch=epoch + 1, step=0, global_step=self._global_step()))
+        if self.stop_request.requested():
+            raise TrainingStopped(
+                f"stopped by {self.stop_request.reason} after epoch {epoch + 1} (checkpoint written); "
+                f"continue with: trainrig resume {self.run_dir.root}"
+            )
         return logs
 
     def _validate(self) -> dict[str, float]:

@@ -1,0 +1,37 @@
+"""Compute the validation metric suite of the model's prediction type into the epoch-end logs."""
+
+from __future__ import annotations
+
+from trainrig.callbacks.base import TrainrigCallback
+from trainrig.metrics import compute_suite
+from trainrig.train.monitor import SUITE_PREFIX
+
+
+class MetricSuite(TrainrigCallback):
+    """Adds ``"Test <name>"`` for every suite metric (see README, "Validation metric suite") to ``logs``.
+
+    It is the first base callback, so every callback after it (best model, early stopping, plugins',
+    the user's) sees the values. They are computed in numpy from the targets and outputs gathered
+    while validating: no second pass over the data.
+    """
+
+    def on_epoch_end(self, epoch, logs=None):
+        trainer = self.trainer
+        if trainer.prediction is None or trainer.validation_predictions is None or logs is None:
+            return
+        y_true, y_pred, weight = trainer.validation_predictions
+        suite = trainer.params.suite
+        custom = trainer.custom_score()
+        values = compute_suite(
+            trainer.prediction.type,
+            y_true,
+            y_pred,
+            sample_weight=weight,
+            threshold=trainer.prediction.threshold,
+            average=suite.average,
+            cost_gains=suite.cost_gains,
+            lift_ratio=suite.lift_ratio,
+            custom_score=custom[0] if custom else None,
+            custom_greater_is_better=custom[1] if custom else True,
+        )
+        logs.update({SUITE_PREFIX + name: float(value) for name, value in values.items()})

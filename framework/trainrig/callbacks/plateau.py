@@ -1,0 +1,77 @@
+"""Keras' EarlyStopping and ReduceLROnPlateau with resumable state, following MODEL_METRIC by default."""
+
+from __future__ import annotations
+
+import keras
+
+
+class _ResumableState:
+    """Keras resets ``wait``/``best`` in ``on_train_begin``; a state restored before that is applied after it."""
+
+    STATE_FIELDS: tuple[str, ...] = ()
+
+    def get_state(self) -> dict:
+        return {name: _plain(getattr(self, name)) for name in self.STATE_FIELDS}
+
+    def set_state(self, state: dict) -> None:
+        self._pending_state = dict(state)
+        for name, value in state.items():
+            setattr(self, name, value)
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        pending = getattr(self, "_pending_state", None)
+        if pending:
+            for name, value in pending.items():
+                setattr(self, name, value)
+
+
+def _plain(value):
+    try:
+        return float(value) if not isinstance(value, int) else value
+    except (TypeError, ValueError):
+        return value
+
+
+class EarlyStopping(_ResumableState, keras.callbacks.EarlyStopping):
+    """``keras.callbacks.EarlyStopping`` whose ``wait``, ``best`` and epochs survive a resume."""
+
+    STATE_FIELDS = ("wait", "best", "best_epoch", "stopped_epoch")
+
+
+class ReduceLROnPlateau(_ResumableState, keras.callbacks.ReduceLROnPlateau):
+    """``keras.callbacks.ReduceLROnPlateau`` whose ``wait``, ``best`` and cooldown survive a resume."""
+
+    STATE_FIELDS = ("wait", "best", "cooldown_counter")
+
+
+def plateau_callbacks(trainer) -> list[keras.callbacks.Callback]:
+    """The early-stopping and LR-on-plateau callbacks ``TrainerParams`` asks for (none by default)."""
+    callbacks = []
+    stopping = trainer.params.early_stopping
+    if stopping.patience > 0:
+        monitor = stopping.monitor or trainer.best_monitor
+        callbacks.append(
+            EarlyStopping(
+                monitor=monitor,
+                mode=trainer.direction_of(monitor),
+                patience=stopping.patience,
+                min_delta=stopping.min_delta,
+                restore_best_weights=stopping.restore_best_weights,
+            )
+        )
+    reduce = trainer.params.reduce_lr
+    if reduce.patience > 0:
+        monitor = reduce.monitor or trainer.best_monitor
+        callbacks.append(
+            ReduceLROnPlateau(
+                monitor=monitor,
+                mode=trainer.direction_of(monitor),
+                patience=reduce.patience,
+                factor=reduce.factor,
+                min_delta=reduce.min_delta,
+                min_lr=reduce.min_lr,
+                verbose=0,
+            )
+        )
+    return callbacks

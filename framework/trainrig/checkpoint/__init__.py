@@ -1,0 +1,1 @@
+"""Exact, atomic, resumable checkpoints: data only (numpy arrays and JSON), never pickle."""

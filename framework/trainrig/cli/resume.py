@@ -1,0 +1,20 @@
+"""``trainrig resume OUTPUT``: continue an interrupted run exactly where its newest checkpoint left it."""
+
+from __future__ import annotations
+
+from trainrig.cli.options import Parser
+
+
+def run(argv: list[str]) -> int:
+    parser = Parser(
+        prog="trainrig resume",
+        description="Continue the run in OUTPUT from its newest usable checkpoint, with the params and plugins "
+        "saved in OUTPUT/params.json. A finished run is left as it is.",
+    )
+    parser.add_argument("output", metavar="OUTPUT", help="the run directory (holds params.json)")
+    args = parser.parse_args(argv)
+
+    from trainrig.train.trainer import Trainer
+
+    Trainer.resume(args.output)
+    return 0
