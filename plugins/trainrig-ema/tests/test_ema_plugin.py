@@ -343,7 +343,7 @@ class BatchNormModel(DigitsModel):
 def test_batch_norm_statistics_are_copied_and_steps_per_execution(tmp_path, monkeypatch):
     recorder = WeightRecorder()
     trainer = trainrig.Trainer(
-        digits_params(tmp_path / "run", epochs=1, steps_per_epoch=6, steps_per_execution=2, export=False),
+        digits_params(tmp_path / "run", epochs=1, steps_per_epoch=6, steps_per_execution=2, export=False, print_samples=0),
         BatchNormModel(DigitsModelParams(filters=2)),
         DigitsData(),
         callbacks=[recorder],
