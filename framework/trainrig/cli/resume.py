@@ -13,6 +13,11 @@ def run(argv: list[str]) -> int:
     )
     parser.add_argument("output", metavar="OUTPUT", help="the run directory (holds params.json)")
     args = parser.parse_args(argv)
+    from trainrig.errors import TrainrigError
+    from trainrig.run_dir import RunDir
+
+    if not RunDir(args.output).is_run():  # before TensorFlow is imported: answer at once
+        raise TrainrigError(f"{args.output} is not a trainrig run (no params.json)")
 
     from trainrig.train.trainer import Trainer
 

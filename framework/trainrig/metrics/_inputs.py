@@ -96,7 +96,8 @@ def prepare(prediction_type: str, y_true, y_pred, sample_weight) -> Prepared:
     if prediction_type == "multiclass":
         if y_pred_arr.ndim != 2 or y_pred_arr.shape[1] < 2:
             raise TrainrigError(
-                f"multiclass y_pred must hold class probabilities [n, k] with k >= 2, got shape {list(y_pred_arr.shape)}"
+                "multiclass y_pred must hold class probabilities [n, k] with k >= 2, "
+                f"got shape {list(y_pred_arr.shape)}"
             )
         k = y_pred_arr.shape[1]
         _check_finite("y_pred", y_pred_arr)

@@ -151,7 +151,9 @@ def check_cost_gains(cost_gains) -> dict[str, float]:
     try:
         items = dict(cost_gains).items()
     except (TypeError, ValueError):
-        raise TrainrigError(f"cost_gains must be a dict with keys {one_of(DEFAULT_COST_GAINS)}, got {cost_gains!r}") from None
+        raise TrainrigError(
+            f"cost_gains must be a dict with keys {one_of(DEFAULT_COST_GAINS)}, got {cost_gains!r}"
+        ) from None
     for key, value in items:
         if key not in DEFAULT_COST_GAINS:
             raise TrainrigError(f"cost_gains has an unknown key {key!r}; valid keys are {one_of(DEFAULT_COST_GAINS)}")

@@ -2,8 +2,8 @@
 
 Each score vector is sorted once (``np.argsort``, descending); samples with equal scores form a
 *tie group*. Per group the positive and negative weights come from cumulative sums taken at the group
-ends (binary) or from one ``np.bincount`` over (group, class) (multiclass), so everything after the
-sort is ``O(n)`` (multiclass ``O(n·k)``) vectorised numpy, with no loop over samples.
+ends (binary) or from ``np.bincount`` over the group index (multiclass), so everything after the sort
+is ``O(n)`` vectorised numpy with no loop over samples (multiclass: a loop over the ``k`` columns).
 
 ROC AUC (binary)
     The weighted Mann–Whitney statistic: over all (positive i, negative j) pairs,
@@ -15,7 +15,9 @@ ROC AUC (multiclass)
     positive total weight): ``1/(c(c-1)) · Σ_{j≠k} AUC(j|k)``, i.e. the mean over pairs ``{j, k}`` of
     ``(AUC(j|k) + AUC(k|j)) / 2``, where ``AUC(j|k)`` is the binary AUC of the class-``j`` scores
     ``P[:, j]`` with class ``j`` positive and class ``k`` negative, on the samples of classes ``j`` and ``k``.
-    One sort of column ``j`` yields ``AUC(j|k)`` for every ``k`` at once.
+    One sort of column ``j`` yields ``AUC(j|k)`` for every ``k`` at once: each sample ``r`` concedes the
+    class-``j`` weight ranked above it plus half of the class-``j`` weight tied with it, and a
+    ``np.bincount`` over the classes of the samples sums those credits per class ``k``.
 
 Average Precision
     Over the distinct score thresholds in descending order, ``AP = Σ_n (R_n - R_{n-1})·P_n`` with
@@ -51,10 +53,12 @@ def _descending_order(scores: np.ndarray) -> np.ndarray:
     return np.argsort(scores)[::-1]
 
 
-def _group_ends(sorted_scores: np.ndarray) -> np.ndarray:
-    """Index of the last element of each run of equal values in ``sorted_scores``."""
-    ends = np.flatnonzero(sorted_scores[1:] != sorted_scores[:-1])
-    return np.append(ends, sorted_scores.shape[0] - 1)
+def _group_ends(sorted_scores: np.ndarray) -> np.ndarray | None:
+    """Index of the last element of each run of equal values in ``sorted_scores`` (``None``: no ties)."""
+    last = np.empty(sorted_scores.shape[0], dtype=bool)
+    np.not_equal(sorted_scores[1:], sorted_scores[:-1], out=last[:-1])
+    last[-1] = True
+    return None if last.all() else np.flatnonzero(last)
 
 
 def _precision(tp: np.ndarray, predicted: np.ndarray) -> np.ndarray:
@@ -63,13 +67,21 @@ def _precision(tp: np.ndarray, predicted: np.ndarray) -> np.ndarray:
 
 
 def _top_rows(
-    order: np.ndarray, ends: np.ndarray, cum_pos: np.ndarray, cum_all: np.ndarray, pos_w: np.ndarray, w: np.ndarray, k: int
+    order: np.ndarray,
+    ends: np.ndarray | None,
+    cum_pos: np.ndarray,
+    cum_all: np.ndarray,
+    pos_w: np.ndarray,
+    w: np.ndarray,
+    k: int,
 ) -> tuple[float, float]:
     """Positive weight and total weight of the first ``k`` rows by descending score, ties in row order.
 
     Whole tie groups before the cut come from the cumulative sums; of the group the cut goes through,
     the members with the smallest row indices are taken (as a stable descending sort would order them).
     """
+    if ends is None:  # no ties: the first k rows
+        return float(cum_pos[k - 1]), float(cum_all[k - 1])
     group = int(np.searchsorted(ends, k - 1))  # the first group ending at or after row k - 1
     start = int(ends[group - 1]) + 1 if group else 0
     end = int(ends[group]) + 1
@@ -88,14 +100,23 @@ def binary_ranking_metrics(
     n = scores.shape[0]
     order = _descending_order(scores)
     pos_w = w * y_true  # weight of each positive, 0 for negatives
+    sorted_pos = pos_w[order]
+    sorted_w = w[order]
     ends = _group_ends(scores[order])
-    cum_pos = np.cumsum(pos_w[order])[ends]
-    cum_all = np.cumsum(w[order])[ends]
-    cum_neg = cum_all - cum_pos
+    cum_pos = np.cumsum(sorted_pos)
+    cum_all = np.cumsum(sorted_w)
+    if ends is None:  # no ties: one group a row
+        group_pos = sorted_pos
+        group_neg = sorted_w - sorted_pos
+        cum_neg = cum_all - cum_pos
+    else:  # cumulative sums at the group ends; the groups' weights are their differences
+        cum_pos = cum_pos[ends]
+        cum_all = cum_all[ends]
+        cum_neg = cum_all - cum_pos
+        group_pos = np.diff(cum_pos, prepend=0.0)
+        group_neg = np.diff(cum_neg, prepend=0.0)
     total_pos = float(cum_pos[-1])
     total_neg = float(cum_neg[-1])
-    group_pos = np.diff(cum_pos, prepend=0.0)
-    group_neg = np.diff(cum_neg, prepend=0.0)
 
     if total_pos > 0 and total_neg > 0:
         # each positive beats the negatives of later (lower) groups and ties half of its own group's
@@ -103,7 +124,10 @@ def binary_ranking_metrics(
         roc_auc = float(wins) / (total_pos * total_neg)
     else:
         missing = "positive" if total_pos <= 0 else "negative"
-        warn(f"ROC AUC is undefined: y_true holds no {missing} sample (a single class); returning NaN.")
+        warn(
+            f"ROC AUC is undefined: y_true holds no {missing} sample with a positive weight (a single class); "
+            "returning NaN."
+        )
         roc_auc = math.nan
 
     if total_pos > 0:
@@ -115,8 +139,8 @@ def binary_ranking_metrics(
             warn("Cumulative Lift is undefined: the top-ranked rows all have weight 0; returning NaN.")
             lift = math.nan
     else:
-        warn("Average Precision is undefined: y_true holds no positive sample; returning NaN.")
-        warn("Cumulative Lift is undefined: y_true holds no positive sample; returning NaN.")
+        warn("Average Precision is undefined: y_true holds no positive sample with a positive weight; returning NaN.")
+        warn("Cumulative Lift is undefined: y_true holds no positive sample with a positive weight; returning NaN.")
         average_precision = lift = math.nan
 
     return {"ROC AUC": roc_auc, "Average Precision": average_precision, "Cumulative Lift": lift}
@@ -136,25 +160,33 @@ def multiclass_ranking_metrics(labels: np.ndarray, probabilities: np.ndarray, w:
     # auc[a, b] = AUC(present[a] | present[b]): class-a scores, class a positive against class b
     auc = np.zeros((c, c))
     average_precision = np.empty(c)
+    class_total = class_weight[present]
     for a, j in enumerate(present):
         column = np.ascontiguousarray(probabilities[:, j])
         order = _descending_order(column)
         sorted_scores = column[order]
-        group = np.empty(n, dtype=np.intp)
-        group[0] = 0
-        np.cumsum(sorted_scores[1:] != sorted_scores[:-1], out=group[1:])
-        n_groups = int(group[-1]) + 1
-        # weight of every (tie group, class) cell, groups by descending score
-        cells = np.bincount(
-            group * (c + 1) + compact_labels[order], weights=w[order], minlength=n_groups * (c + 1)
-        ).reshape(n_groups, c + 1)
-        cumulative = np.cumsum(cells, axis=0)
-        class_total = cumulative[-1, :c]
-        pos = cells[:, a]
-        # Σ_g pos_g·(neg weight of class b in later groups + ½ in group g), for every class b at once
-        wins = class_total[a] * class_total - pos @ cumulative[:, :c] + 0.5 * (pos @ cells[:, :c])
+        sorted_labels = compact_labels[order]
+        sorted_w = w[order]
+        pos_w = np.where(sorted_labels == a, sorted_w, 0.0)
+        new_group = sorted_scores[1:] != sorted_scores[:-1]
+        if new_group.all():  # no ties: every sample is its own group
+            group = None
+            group_pos, group_all = pos_w, sorted_w
+        else:
+            group = np.zeros(n, dtype=np.intp)
+            np.cumsum(new_group, out=group[1:])
+            n_groups = int(group[-1]) + 1
+            group_pos = np.bincount(group, weights=pos_w, minlength=n_groups)
+            group_all = np.bincount(group, weights=sorted_w, minlength=n_groups)
+        cum_pos = np.cumsum(group_pos)
+        cum_all = np.cumsum(group_all)
+        # what each sample r concedes to class a: the class-a weight scored above it, half of that tied with it
+        credit = cum_pos - 0.5 * group_pos
+        if group is not None:
+            credit = credit[group]
+        wins = np.bincount(sorted_labels, weights=sorted_w * credit, minlength=c + 1)[:c]
         auc[a] = wins / (class_total[a] * class_total)
-        average_precision[a] = float(pos @ _precision(cumulative[:, a], cumulative.sum(axis=1))) / class_total[a]
+        average_precision[a] = float(group_pos @ _precision(cum_pos, cum_all)) / class_total[a]
 
     if c >= 2:
         roc_auc = float(auc.sum() - np.trace(auc)) / (c * (c - 1))

@@ -29,6 +29,7 @@ targets) never raises: it is ``NaN`` (or ``0.0`` for precision/recall/F1, like s
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable
 
 from trainrig.errors import TrainrigError, one_of
@@ -100,10 +101,12 @@ def _check_options(prediction_type, threshold, average, lift_ratio, custom_score
         raise TrainrigError("threshold must be a finite number")
     if average not in AVERAGES:
         raise TrainrigError(f"average must be {one_of(AVERAGES)}, got {average!r}")
-    if isinstance(lift_ratio, bool) or not isinstance(lift_ratio, (int, float)) or not 0 < lift_ratio <= 1:
+    if isinstance(lift_ratio, bool) or not isinstance(lift_ratio, numbers.Real) or not 0 < lift_ratio <= 1:
         raise TrainrigError(f"lift_ratio must be a number in (0, 1], got {lift_ratio!r}")
     if custom_score is not None and not callable(custom_score):
-        raise TrainrigError(f"custom_score must be a callable score(y_true, y_pred, sample_weight=None), got {custom_score!r}")
+        raise TrainrigError(
+            f"custom_score must be a callable score(y_true, y_pred, sample_weight=None), got {custom_score!r}"
+        )
     return threshold
 
 

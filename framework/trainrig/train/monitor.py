@@ -38,7 +38,7 @@ def choose_monitor(
     if not best_metric:
         if model_key is None:
             raise TrainrigError(
-                f"_best_logging_settings names {model_name!r}, which is not logged; valid: {one_of(candidates)}"
+                f"_best_logging_settings names {model_name!r}, which is not logged; valid: {one_of(val_names + suite_names)}"
             )
         key = model_key
     else:

@@ -1,0 +1,106 @@
+"""A digits run for the resume tests, run in a subprocess: ``python resume_script.py OUT MODE [OPTIONS_JSON]``.
+
+MODE: ``full`` (train), ``resume`` (Trainer.resume), ``kill-batch:N`` (SIGKILL itself at training batch
+N), ``kill-save:N`` (SIGKILL itself in the middle of writing its N-th checkpoint), ``term-batch:N``
+(SIGTERM itself at batch N: a graceful stop), ``stopfile-batch:N`` (create OUT/STOP at batch N).
+OPTIONS: TrainerParams overrides, plus ``"lr_counter": true`` for seed 004's per-batch LR callback.
+Prints ``HASH <sha256 of the exported weights>`` and ``EPOCHS <n>`` at the end.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import sys
+
+import keras
+import numpy as np
+
+import trainrig
+import trainrig.checkpoint.store as store
+from trainrig.params import from_dict
+from trainrig_digits.data import DigitsData
+from trainrig_digits.model import DigitsModel, DigitsModelParams
+
+
+class PerBatchLearningRate(keras.callbacks.Callback):
+    """Seed 004's callback: a counter of all batches so far sets the learning rate of every batch."""
+
+    def __init__(self):
+        super().__init__()
+        self.counter = 0
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self.model.optimizer.learning_rate.assign(0.01 / (1.0 + 0.05 * self.counter))
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.counter += 1
+
+    def get_state(self):
+        return {"counter": self.counter}
+
+    def set_state(self, state):
+        self.counter = state["counter"]
+
+
+class AtBatch(keras.callbacks.Callback):
+    def __init__(self, at: int, action):
+        super().__init__()
+        self.seen, self.at, self.action = 0, at, action
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.seen += 1
+        if self.seen == self.at:
+            self.action()
+
+
+def kill_during_save(nth: int) -> None:
+    original, calls = store.np.savez, {"n": 0}
+
+    def savez(path, **arrays):
+        calls["n"] += 1
+        original(path, **arrays)
+        if calls["n"] == nth:
+            with open(path, "r+b") as f:  # leave the file half-written, as a kill mid-write would
+                f.truncate(os.path.getsize(path) // 2)
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    store.np.savez = savez
+
+
+def main() -> None:
+    out, mode = sys.argv[1], sys.argv[2]
+    options = json.loads(sys.argv[3]) if len(sys.argv) > 3 else {}
+    lr_counter = options.pop("lr_counter", False)
+    callbacks = [PerBatchLearningRate()] if lr_counter else []
+    action, _, n = mode.partition(":")
+    if action == "kill-batch":
+        callbacks.append(AtBatch(int(n), lambda: os.kill(os.getpid(), signal.SIGKILL)))
+    elif action == "term-batch":
+        callbacks.append(AtBatch(int(n), lambda: os.kill(os.getpid(), signal.SIGTERM)))
+    elif action == "stopfile-batch":
+        callbacks.append(AtBatch(int(n), lambda: open(os.path.join(out, "STOP"), "w").close()))
+    elif action == "kill-save":
+        kill_during_save(int(n))
+    if mode == "resume":
+        if lr_counter:
+            history = trainrig.Trainer.resume(out, callbacks=[PerBatchLearningRate()])
+        else:
+            history = trainrig.Trainer.resume(out)
+    else:
+        values = dict(epochs=3, batch_size=64, learning_rate=0.01, deterministic=True, seed=1, progress="none",
+                      output_dir=out, checkpoint_every_steps=10)
+        values.update(options)
+        params = from_dict(trainrig.TrainerParams, values)  # nested params given as dicts
+        model = DigitsModel(DigitsModelParams(filters=4))
+        history = trainrig.Trainer(params, model, DigitsData(), callbacks=callbacks).train()
+    weights = trainrig.load_model(out).get_weights()
+    print("HASH", hashlib.sha256(b"".join(np.asarray(w).tobytes() for w in weights)).hexdigest())
+    print("EPOCHS", len(history["loss"]))
+    print("HISTORY", json.dumps(history))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,140 @@
+"""Kill a run at any point, resume it, and get the same weights bit for bit (deterministic CPU runs)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).with_name("resume_script.py")
+EXIT_STOPPED = 3
+
+
+def run(out: Path, mode: str, options: dict | None = None) -> subprocess.CompletedProcess:
+    args = [sys.executable, str(SCRIPT), str(out), mode] + ([json.dumps(options)] if options else [])
+    return subprocess.run(args, capture_output=True, text=True, timeout=600, env={**os.environ, "PYTHONHASHSEED": "0"})
+
+
+def result_of(process: subprocess.CompletedProcess) -> dict:
+    assert process.returncode == 0, process.stderr[-3000:]
+    lines = dict(line.split(" ", 1) for line in process.stdout.splitlines() if line.split(" ", 1)[0] in ("HASH", "EPOCHS", "HISTORY"))
+    return {"hash": lines["HASH"], "epochs": int(lines["EPOCHS"]), "history": json.loads(lines["HISTORY"])}
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """Uninterrupted runs, by options."""
+    cache = {}
+
+    def get(options: dict | None = None) -> dict:
+        key = json.dumps(options or {}, sort_keys=True)
+        if key not in cache:
+            out = tmp_path_factory.mktemp("reference") / "run"
+            cache[key] = result_of(run(out, "full", options))
+        return cache[key]
+
+    return get
+
+
+def interrupted_then_resumed(tmp_path, mode: str, options: dict | None = None, expect_code: int = -9) -> dict:
+    out = tmp_path / "run"
+    first = run(out, mode, options)
+    assert first.returncode == expect_code, (first.returncode, first.stderr[-3000:])
+    return result_of(run(out, "resume", options))
+
+
+@pytest.mark.parametrize(
+    "mode",
+    [
+        "kill-batch:25",  # mid-epoch, between step checkpoints (the newest is at step 20)
+        "kill-batch:31",  # right after the step-30 checkpoint
+        "kill-batch:23",  # on the last batch of the first epoch, before its epoch-end checkpoint
+        "kill-save:3",  # in the middle of writing the third checkpoint
+    ],
+)
+def test_sigkill_then_resume_gives_identical_weights(mode, tmp_path, reference):
+    resumed = interrupted_then_resumed(tmp_path, mode)
+    expected = reference()
+    assert resumed["hash"] == expected["hash"]
+    assert resumed["history"] == expected["history"]
+
+
+def test_killed_before_the_first_checkpoint_resumes_from_the_start(tmp_path, reference):
+    options = {"checkpoint_every_steps": 0}
+    resumed = interrupted_then_resumed(tmp_path, "kill-batch:3", options)
+    assert resumed["hash"] == reference(options)["hash"]
+
+
+def test_stateful_per_batch_learning_rate_callback_resumes_exactly(tmp_path, reference):
+    options = {"lr_counter": True}
+    resumed = interrupted_then_resumed(tmp_path, "kill-batch:37", options)
+    assert resumed["hash"] == reference(options)["hash"]
+    assert resumed["history"]["learning_rate"] == reference(options)["history"]["learning_rate"]
+
+
+def test_early_stopping_mid_patience_resumes_exactly(tmp_path, reference):
+    # min_delta so large that no epoch counts as an improvement: patience 2 stops after epoch 3 of 5
+    options = {"epochs": 5, "early_stopping": {"patience": 2, "min_delta": 10.0}}
+    expected = reference(options)
+    assert expected["epochs"] == 3
+    resumed = interrupted_then_resumed(tmp_path, "kill-batch:30", options)  # epoch 2: wait == 1
+    assert resumed["epochs"] == 3 and resumed["hash"] == expected["hash"]
+
+
+def test_corrupt_newest_checkpoint_falls_back_to_the_previous_one(tmp_path, reference):
+    out = tmp_path / "run"
+    assert run(out, "kill-batch:25").returncode == -9
+    checkpoints = sorted((out / "checkpoints").iterdir(), key=lambda p: int(p.name.split("-")[1]))
+    newest = checkpoints[-1]
+    data = (newest / "arrays.npz").read_bytes()
+    (newest / "arrays.npz").write_bytes(data[:100] + bytes([data[100] ^ 0xFF]) + data[101:])
+    resumed = run(out, "resume")
+    assert f"checkpoint {newest} is corrupt (arrays.npz does not match its checksum); using the previous one" in resumed.stderr
+    assert result_of(resumed)["hash"] == reference()["hash"]
+
+
+@pytest.mark.parametrize("mode", ["term-batch:12", "stopfile-batch:12"])
+def test_graceful_stop_writes_a_checkpoint_and_says_how_to_resume(mode, tmp_path, reference):
+    out = tmp_path / "run"
+    first = run(out, mode)
+    assert first.returncode != 0
+    message = first.stderr.strip().splitlines()[-1]
+    assert "TrainingStopped" in message and f"continue with: trainrig resume {out}" in message
+    assert (out / "checkpoints" / "ckpt-12").is_dir()
+    assert not (out / "STOP").exists()
+    assert result_of(run(out, "resume"))["hash"] == reference()["hash"]
+
+
+def test_cli_graceful_stop_exit_status_and_resume(tmp_path):
+    out = tmp_path / "run"
+    base = [sys.executable, "-m", "trainrig"]
+    train = base + ["train", "--model", "trainrig_digits.model:DigitsModel", "--data", "trainrig_digits.data:DigitsData",
+                    "--model.filters", "4", "--trainer.epochs", "2", "--trainer.output_dir", str(out),
+                    "--trainer.progress", "none"]
+    (out).mkdir(parents=True)
+    process = subprocess.Popen(train, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    import time
+
+    deadline = time.monotonic() + 120
+    while not (out / "checkpoints").exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    (out / "STOP").touch()
+    _, stderr = process.communicate(timeout=300)
+    assert process.returncode == EXIT_STOPPED, stderr
+    assert stderr.strip().splitlines()[-1].startswith("trainrig train: stopped by STOP file")
+    resumed = subprocess.run(base + ["resume", str(out)], capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    assert (out / "export" / "default.keras").is_file()
+    again = subprocess.run(base + ["resume", str(out)], capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0 and "has already finished" in again.stdout
+
+
+def test_resume_of_a_directory_that_is_not_a_run(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "trainrig", "resume", str(tmp_path)], capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == f"trainrig resume: error: {tmp_path} is not a trainrig run (no params.json)"
