@@ -5,6 +5,10 @@ read back with ``allow_pickle=False``), ``state.json`` and ``checksums.json`` (s
 is written into a temporary directory beside it, every file fsynced, then renamed into place and
 the parent directory fsynced: a kill at any instant leaves either the old set of checkpoints or the
 new one. A checkpoint whose files do not match their checksums is reported and skipped.
+
+:meth:`CheckpointStore.save_async` writes in a background thread (one write at a time, in order)
+so training goes on while a large checkpoint reaches the disk; a failed write is raised at the next
+save or at :meth:`CheckpointStore.wait`.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import re
 import shutil
 import tempfile
 import warnings
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -53,6 +58,33 @@ class CheckpointStore:
     def __init__(self, directory: Path, keep: int = 3):
         self.directory = Path(directory)
         self.keep = keep
+        self._writer: ThreadPoolExecutor | None = None
+        self._pending: Future | None = None
+
+    def save_async(self, step: int, arrays: dict[str, np.ndarray], state: dict) -> None:
+        """Like :meth:`save`, in the background; ``arrays`` must not change afterwards (pass copies)."""
+        self.wait()
+        if self._writer is None:
+            self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="trainrig-checkpoint")
+        self._pending = self._writer.submit(self.save, step, arrays, state)
+
+    def wait(self) -> None:
+        """Block until the background write is on disk; raise its error if it failed."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
+
+    def close(self, quiet: bool = False) -> None:
+        """Finish the background write; with ``quiet`` its error is not raised."""
+        try:
+            self.wait()
+        except Exception:
+            if not quiet:
+                raise
+        finally:
+            if self._writer is not None:
+                self._writer.shutdown(wait=True)
+                self._writer = None
 
     def list(self) -> list[tuple[int, Path]]:
         """``[(global step, path)]`` of the complete-looking checkpoints, oldest first."""

@@ -2,7 +2,8 @@
 
 :func:`compute_suite` returns every metric of a prediction type (``"regression"``, ``"binary"``,
 ``"multiclass"``) as ``{name: float}``; :data:`SUITE_NAMES` lists the names of each type in order,
-:data:`GREATER_IS_BETTER` (and :func:`greater_is_better`) the direction of each. Modules, one concept
+:data:`GREATER_IS_BETTER` the direction of each (``"Custom Score"`` is not in it: its direction is the
+``custom_greater_is_better`` flag; :func:`greater_is_better` handles both). Modules, one concept
 each (their docstrings hold the exact definitions):
 
 * :mod:`trainrig.metrics.suite` — :func:`compute_suite`, names, directions, errors and warnings policy;

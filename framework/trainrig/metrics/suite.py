@@ -72,12 +72,12 @@ SUITE_NAMES: dict[str, tuple[str, ...]] = {
 
 _LOWER_IS_BETTER = frozenset({"MAPE", "MAE", "MSE", "RMSE", "RMSLE", "Log Loss"})
 
-#: Whether a greater value is better, for every metric name. ``"Custom Score"`` holds the default of
-#: ``custom_greater_is_better`` (True); use :func:`greater_is_better` to honour the flag of a run.
+#: Whether a greater value is better, for every name of :data:`SUITE_NAMES`. ``"Custom Score"`` is
+#: deliberately absent: its direction is the run's ``custom_greater_is_better`` flag, so look it up as
+#: ``GREATER_IS_BETTER.get(name, custom_greater_is_better)`` or with :func:`greater_is_better`.
 GREATER_IS_BETTER: dict[str, bool] = {
     name: name not in _LOWER_IS_BETTER for names in SUITE_NAMES.values() for name in names
 }
-GREATER_IS_BETTER[CUSTOM_SCORE] = True
 
 
 def greater_is_better(name: str, *, custom_greater_is_better: bool = True) -> bool:
@@ -87,7 +87,8 @@ def greater_is_better(name: str, *, custom_greater_is_better: bool = True) -> bo
     try:
         return GREATER_IS_BETTER[name]
     except KeyError:
-        raise TrainrigError(f"unknown metric {name!r}; valid metrics are {one_of(GREATER_IS_BETTER)}") from None
+        valid = one_of([*GREATER_IS_BETTER, CUSTOM_SCORE])
+        raise TrainrigError(f"unknown metric {name!r}; valid metrics are {valid}") from None
 
 
 def _check_options(prediction_type, threshold, average, lift_ratio, custom_score) -> float:

@@ -326,8 +326,13 @@ class Trainer:
         self.run_dir.params_json.write_text(dumps(self.params_dict()))
         try:
             self.plugins.call_each("trainrig_run_start", trainer=self)
-            with StopRequest(self.run_dir.root) as self.stop_request:
-                self._fit(position)
+            try:
+                with StopRequest(self.run_dir.root) as self.stop_request:
+                    self._fit(position)
+            except BaseException:
+                self.store.close(quiet=True)  # the run's own error is the one to report
+                raise
+            self.store.close()
         except BaseException as error:
             self._report_error(error)
             raise
@@ -360,9 +365,12 @@ class Trainer:
             print(f"resuming from {path.name}: epoch {position.epoch + 1}, step {position.step}", flush=True)
         return position
 
-    def _save_checkpoint(self, position: Position) -> None:
+    def _save_checkpoint(self, position: Position, wait: bool = False) -> None:
+        """Capture the state now and write it in the background (``wait``: and until it is on disk)."""
         arrays, state = capture_state(self, position)
-        self.store.save(position.global_step, arrays, state)
+        self.store.save_async(position.global_step, arrays, state)
+        if wait:
+            self.store.wait()
 
     def _global_step(self) -> int:
         return int(keras.ops.convert_to_numpy(self.optimizer.iterations))
@@ -374,7 +382,7 @@ class Trainer:
         due = every > 0 and global_step // every > (global_step - count) // every
         stopping = self.stop_request.requested()
         if due or stopping:
-            self._save_checkpoint(Position(epoch=epoch, step=step, global_step=global_step))
+            self._save_checkpoint(Position(epoch=epoch, step=step, global_step=global_step), wait=stopping)
         if stopping:
             raise TrainingStopped(
                 f"stopped by {self.stop_request.reason} at epoch {epoch + 1}, step {step} (global step {global_step}) "
@@ -396,7 +404,9 @@ class Trainer:
         if self.params.export:
             self.exporter.export(self.run_dir.export, "final", extra={"epochs": len(next(iter(self.history.values()), []))})
         epochs_done = len(next(iter(self.history.values()), []))
-        self._save_checkpoint(Position(epoch=epochs_done, step=0, global_step=self._global_step(), finished=True))
+        self._save_checkpoint(
+            Position(epoch=epochs_done, step=0, global_step=self._global_step(), finished=True), wait=True
+        )
 
     def _report_error(self, error: BaseException) -> None:
         """Tell plugins the run failed; a plugin failing here must not hide the original error."""
@@ -434,8 +444,9 @@ class Trainer:
         logs["learning_rate"] = current_learning_rate(self.optimizer)
         callbacks.on_epoch_end(epoch, logs)
         # Written after every callback's on_epoch_end, so each callback's state includes this epoch.
-        self._save_checkpoint(Position(epoch=epoch + 1, step=0, global_step=self._global_step()))
-        if self.stop_request.requested():
+        stopping = self.stop_request.requested()
+        self._save_checkpoint(Position(epoch=epoch + 1, step=0, global_step=self._global_step()), wait=stopping)
+        if stopping:
             raise TrainingStopped(
                 f"stopped by {self.stop_request.reason} after epoch {epoch + 1} (checkpoint written); "
                 f"continue with: trainrig resume {self.run_dir.root}"
