@@ -2,7 +2,7 @@
 
     python benchmarks/bench_checkpoint.py
 
-For the digits tutorial model (about 45k parameters) and a 10-million-parameter MLP it measures, on
+For the digits tutorial model (about 10k parameters) and a 10-million-parameter MLP it measures, on
 this machine and in this process:
 - the time of a training epoch (with validation and callbacks, after a warm-up epoch) without any
   checkpoint, averaged over 3 epochs: the baseline;

@@ -185,8 +185,10 @@ def test_names_and_directions():
         "ROC AUC",
         "Average Precision",
     )
-    every = {name for names in SUITE_NAMES.values() for name in names} | {"Custom Score"}
+    every = {name for names in SUITE_NAMES.values() for name in names}
+    # "Custom Score" is absent on purpose: callers look it up as .get(name, custom_greater_is_better)
     assert set(GREATER_IS_BETTER) == every
+    assert GREATER_IS_BETTER.get("Custom Score", False) is False
     lower = {name for name, greater in GREATER_IS_BETTER.items() if not greater}
     assert lower == {"MAPE", "MAE", "MSE", "RMSE", "RMSLE", "Log Loss"}
     assert greater_is_better("Custom Score", custom_greater_is_better=False) is False
