@@ -2,7 +2,8 @@
 
 MODE: ``full`` (train), ``resume`` (Trainer.resume), ``kill-batch:N`` (SIGKILL itself at training batch
 N), ``kill-save:N`` (SIGKILL itself in the middle of writing its N-th checkpoint), ``term-batch:N``
-(SIGTERM itself at batch N: a graceful stop), ``stopfile-batch:N`` (create OUT/STOP at batch N).
+(SIGTERM itself at batch N: a graceful stop), ``stopfile-batch:N`` (create OUT/STOP at batch N),
+``fail-save:N`` (the N-th checkpoint write fails: disk full).
 OPTIONS: TrainerParams overrides, plus ``"lr_counter": true`` for seed 004's per-batch LR callback.
 Prints ``HASH <sha256 of the exported weights>`` and ``EPOCHS <n>`` at the end.
 """
@@ -70,6 +71,19 @@ def kill_during_save(nth: int) -> None:
     store.np.savez = savez
 
 
+def fail_save(nth: int) -> None:
+    original, calls = store.np.savez, {"n": 0}
+
+    def savez(path, **arrays):
+        calls["n"] += 1
+        if calls["n"] == nth:
+            original(path, **{k: v for k, v in list(arrays.items())[:1]})  # partly written, then the disk is full
+            raise OSError(28, "No space left on device")
+        original(path, **arrays)
+
+    store.np.savez = savez
+
+
 def main() -> None:
     out, mode = sys.argv[1], sys.argv[2]
     options = json.loads(sys.argv[3]) if len(sys.argv) > 3 else {}
@@ -84,6 +98,8 @@ def main() -> None:
         callbacks.append(AtBatch(int(n), lambda: open(os.path.join(out, "STOP"), "w").close()))
     elif action == "kill-save":
         kill_during_save(int(n))
+    elif action == "fail-save":
+        fail_save(int(n))
     if mode == "resume":
         if lr_counter:
             history = trainrig.Trainer.resume(out, callbacks=[PerBatchLearningRate()])

@@ -62,6 +62,29 @@ def test_sigkill_then_resume_gives_identical_weights(mode, tmp_path, reference):
     expected = reference()
     assert resumed["hash"] == expected["hash"]
     assert resumed["history"] == expected["history"]
+    # TensorBoard continues without duplicated or missing epochs
+    for run_name in ("train", "validation"):
+        assert scalar_steps(tmp_path / "run" / "tensorboard" / run_name, "loss") == [1, 2, 3]
+
+
+def scalar_steps(directory: Path, tag: str) -> list[int]:
+    import tensorflow as tf
+
+    steps = []
+    for path in sorted(directory.glob("events.out.tfevents.*")):
+        for event in tf.compat.v1.train.summary_iterator(str(path)):
+            steps += [event.step for value in event.summary.value if value.tag == tag]
+    return sorted(steps)
+
+
+def test_a_failed_checkpoint_write_stops_the_run_and_keeps_the_previous_one(tmp_path, reference):
+    out = tmp_path / "run"
+    first = run(out, "fail-save:2")
+    assert first.returncode == 1
+    last = first.stderr.strip().splitlines()[-1]
+    assert "writing checkpoint" in last and "No space left on device" in last and "previous checkpoints are intact" in last
+    assert [p.name for p in (out / "checkpoints").iterdir()] == ["ckpt-10"]
+    assert result_of(run(out, "resume"))["hash"] == reference()["hash"]
 
 
 def test_killed_before_the_first_checkpoint_resumes_from_the_start(tmp_path, reference):
