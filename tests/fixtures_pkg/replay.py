@@ -5,7 +5,6 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-import trainrig
 from fixtures_pkg.tinymodels import TinyData
 
 

@@ -45,33 +45,27 @@ class ReduceLROnPlateau(_ResumableState, keras.callbacks.ReduceLROnPlateau):
     STATE_FIELDS = ("wait", "best", "cooldown_counter")
 
 
+def _following(cls, settings, trainer, **options) -> keras.callbacks.Callback:
+    monitor = settings.monitor or trainer.best_monitor
+    return cls(
+        monitor=monitor,
+        mode=trainer.direction_of(monitor),
+        patience=settings.patience,
+        min_delta=settings.min_delta,
+        **options,
+    )
+
+
 def plateau_callbacks(trainer) -> list[keras.callbacks.Callback]:
     """The early-stopping and LR-on-plateau callbacks ``TrainerParams`` asks for (none by default)."""
+    stopping, reduce = trainer.params.early_stopping, trainer.params.reduce_lr
     callbacks = []
-    stopping = trainer.params.early_stopping
     if stopping.patience > 0:
-        monitor = stopping.monitor or trainer.best_monitor
         callbacks.append(
-            EarlyStopping(
-                monitor=monitor,
-                mode=trainer.direction_of(monitor),
-                patience=stopping.patience,
-                min_delta=stopping.min_delta,
-                restore_best_weights=stopping.restore_best_weights,
-            )
+            _following(EarlyStopping, stopping, trainer, restore_best_weights=stopping.restore_best_weights)
         )
-    reduce = trainer.params.reduce_lr
     if reduce.patience > 0:
-        monitor = reduce.monitor or trainer.best_monitor
         callbacks.append(
-            ReduceLROnPlateau(
-                monitor=monitor,
-                mode=trainer.direction_of(monitor),
-                patience=reduce.patience,
-                factor=reduce.factor,
-                min_delta=reduce.min_delta,
-                min_lr=reduce.min_lr,
-                verbose=0,
-            )
+            _following(ReduceLROnPlateau, reduce, trainer, factor=reduce.factor, min_lr=reduce.min_lr, verbose=0)
         )
     return callbacks

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import math
+
 import numpy as np
 
 from trainrig.errors import TrainrigError
@@ -49,6 +51,17 @@ def _column(name: str, array: np.ndarray) -> np.ndarray:
     if array.ndim != 1:
         raise TrainrigError(f"{name} must have shape [n] or [n, 1], got {list(array.shape)}")
     return array
+
+
+def finite_number(value, message: str) -> float:
+    """``float(value)`` if it is a finite number, else a ``TrainrigError`` with ``message``."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    if not math.isfinite(number):
+        raise TrainrigError(message)
+    return number
 
 
 def _check_finite(name: str, array: np.ndarray) -> None:

@@ -31,12 +31,12 @@ Cost Matrix Gain (binary)
 
 from __future__ import annotations
 
-import math
 from typing import NamedTuple
 
 import numpy as np
 
 from trainrig.errors import TrainrigError, one_of
+from trainrig.metrics._inputs import finite_number
 from trainrig.metrics._warnings import warn
 
 __all__ = [
@@ -157,13 +157,7 @@ def check_cost_gains(cost_gains) -> dict[str, float]:
     for key, value in items:
         if key not in DEFAULT_COST_GAINS:
             raise TrainrigError(f"cost_gains has an unknown key {key!r}; valid keys are {one_of(DEFAULT_COST_GAINS)}")
-        try:
-            gain = float(value)
-        except (TypeError, ValueError):
-            gain = math.nan
-        if not math.isfinite(gain):
-            raise TrainrigError(f"cost_gains[{key!r}] must be a finite number, got {value!r}")
-        gains[key] = gain
+        gains[key] = finite_number(value, f"cost_gains[{key!r}] must be a finite number, got {value!r}")
     return gains
 
 

@@ -28,12 +28,11 @@ targets) never raises: it is ``NaN`` (or ``0.0`` for precision/recall/F1, like s
 
 from __future__ import annotations
 
-import math
 import numbers
 from collections.abc import Callable
 
 from trainrig.errors import TrainrigError, one_of
-from trainrig.metrics._inputs import prepare
+from trainrig.metrics._inputs import finite_number, prepare
 from trainrig.metrics.classification import (
     AVERAGES,
     binary_confusion,
@@ -94,12 +93,7 @@ def greater_is_better(name: str, *, custom_greater_is_better: bool = True) -> bo
 def _check_options(prediction_type, threshold, average, lift_ratio, custom_score) -> float:
     if prediction_type not in SUITE_NAMES:
         raise TrainrigError(f"prediction_type must be {one_of(SUITE_NAMES)}, got {prediction_type!r}")
-    try:
-        threshold = float(threshold)
-    except (TypeError, ValueError):
-        threshold = math.nan
-    if not math.isfinite(threshold):
-        raise TrainrigError("threshold must be a finite number")
+    threshold = finite_number(threshold, "threshold must be a finite number")
     if average not in AVERAGES:
         raise TrainrigError(f"average must be {one_of(AVERAGES)}, got {average!r}")
     if isinstance(lift_ratio, bool) or not isinstance(lift_ratio, numbers.Real) or not 0 < lift_ratio <= 1:
