@@ -115,6 +115,7 @@ def main() -> None:
     weights = trainrig.load_model(out).get_weights()
     print("HASH", hashlib.sha256(b"".join(np.asarray(w).tobytes() for w in weights)).hexdigest())
     print("EPOCHS", len(history["loss"]))
+    print("OUT", out)
     print("HISTORY", json.dumps(history))
 
 

@@ -2,27 +2,32 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+
+import trainrig
 
 SCRIPT = Path(__file__).with_name("resume_script.py")
 EXIT_STOPPED = 3
 
 
-def run(out: Path, mode: str, options: dict | None = None) -> subprocess.CompletedProcess:
+def run(out: Path, mode: str, options: dict | None = None, plugins: str = "") -> subprocess.CompletedProcess:
     args = [sys.executable, str(SCRIPT), str(out), mode] + ([json.dumps(options)] if options else [])
-    return subprocess.run(args, capture_output=True, text=True, timeout=600, env={**os.environ, "PYTHONHASHSEED": "0"})
+    env = {**os.environ, "PYTHONHASHSEED": "0", "TRAINRIG_LOAD_PLUGINS": plugins}
+    return subprocess.run(args, capture_output=True, text=True, timeout=600, env=env)
 
 
 def result_of(process: subprocess.CompletedProcess) -> dict:
     assert process.returncode == 0, process.stderr[-3000:]
-    lines = dict(line.split(" ", 1) for line in process.stdout.splitlines() if line.split(" ", 1)[0] in ("HASH", "EPOCHS", "HISTORY"))
-    return {"hash": lines["HASH"], "epochs": int(lines["EPOCHS"]), "history": json.loads(lines["HISTORY"])}
+    lines = dict(line.split(" ", 1) for line in process.stdout.splitlines() if line.split(" ", 1)[0] in ("HASH", "EPOCHS", "HISTORY", "OUT"))
+    return {"hash": lines["HASH"], "epochs": int(lines["EPOCHS"]), "history": json.loads(lines["HISTORY"]), "out": lines["OUT"]}
 
 
 @pytest.fixture(scope="module")
@@ -30,21 +35,38 @@ def reference(tmp_path_factory):
     """Uninterrupted runs, by options."""
     cache = {}
 
-    def get(options: dict | None = None) -> dict:
-        key = json.dumps(options or {}, sort_keys=True)
+    def get(options: dict | None = None, plugins: str = "") -> dict:
+        key = json.dumps([options or {}, plugins], sort_keys=True)
         if key not in cache:
             out = tmp_path_factory.mktemp("reference") / "run"
-            cache[key] = result_of(run(out, "full", options))
+            cache[key] = result_of(run(out, "full", options, plugins))
         return cache[key]
 
     return get
 
 
-def interrupted_then_resumed(tmp_path, mode: str, options: dict | None = None, expect_code: int = -9) -> dict:
+def interrupted_then_resumed(tmp_path, mode: str, options: dict | None = None, plugins: str = "") -> dict:
     out = tmp_path / "run"
-    first = run(out, mode, options)
-    assert first.returncode == expect_code, (first.returncode, first.stderr[-3000:])
-    return result_of(run(out, "resume", options))
+    first = run(out, mode, options, plugins)
+    assert first.returncode == -9, (first.returncode, first.stderr[-3000:])
+    return result_of(run(out, "resume", options, plugins))
+
+
+def test_augmentation_ema_plugin_and_best_weights_resume_exactly(tmp_path, reference):
+    """What the plugin and augmentation features add is resumed exactly too."""
+    options = {
+        "augmentation": {"input": "image", "n": 2, "ops": [{"name": "shift", "max_shift": 1}, {"name": "gaussian_noise"}]},
+        "early_stopping": {"patience": 5, "restore_best_weights": True},
+    }
+    expected = reference(options, plugins="ema")
+    resumed = interrupted_then_resumed(tmp_path, "kill-batch:33", options, plugins="ema")
+    assert resumed["hash"] == expected["hash"]
+    assert ema_hash(tmp_path / "run") == ema_hash(Path(expected["out"]))
+
+
+def ema_hash(run_dir: Path) -> str:
+    weights = trainrig.load_model(run_dir, graph="ema").get_weights()
+    return hashlib.sha256(b"".join(np.asarray(w).tobytes() for w in weights)).hexdigest()
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import keras
+import numpy as np
 
 
 class _ResumableState:
@@ -34,9 +35,15 @@ def _plain(value):
 
 
 class EarlyStopping(_ResumableState, keras.callbacks.EarlyStopping):
-    """``keras.callbacks.EarlyStopping`` whose ``wait``, ``best`` and epochs survive a resume."""
+    """``keras.callbacks.EarlyStopping`` whose ``wait``, ``best``, epochs and best weights survive a resume."""
 
     STATE_FIELDS = ("wait", "best", "best_epoch", "stopped_epoch")
+
+    def get_state(self) -> dict:
+        state = super().get_state()
+        if self.restore_best_weights and self.best_weights is not None:
+            state["best_weights"] = [np.asarray(w) for w in self.best_weights]
+        return state
 
 
 class ReduceLROnPlateau(_ResumableState, keras.callbacks.ReduceLROnPlateau):

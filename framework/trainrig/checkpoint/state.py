@@ -8,7 +8,9 @@ Keras' global seed generator and numpy's global RNG.
 
 JSON (``state.json``): the position (completed epochs, step inside the epoch, global step), Python's
 RNG, the training sequence's state (its ``get_state()`` or the number of epochs to replay with
-``on_epoch_end()``), and the ``get_state()`` of every callback, keyed by class and occurrence.
+``on_epoch_end()``), and the ``get_state()`` of every callback, keyed by class and occurrence. A
+callback state may hold numpy arrays anywhere (in dicts and lists): they are stored in
+``arrays.npz`` and handed back to ``set_state`` as arrays.
 """
 
 from __future__ import annotations
@@ -75,6 +77,34 @@ def _callbacks_with_state(trainer):
             yield key, callback
 
 
+_ARRAY_REF = "__trainrig_array__"
+
+
+def _split_arrays(value, prefix: str, arrays: dict[str, np.ndarray]):
+    """A JSON-ready copy of a callback state whose numpy arrays are moved into ``arrays``."""
+    if isinstance(value, np.ndarray) or (hasattr(value, "shape") and hasattr(value, "dtype") and not np.isscalar(value)):
+        name = f"{prefix}#{len(arrays)}"
+        arrays[name] = np.asarray(value)
+        return {_ARRAY_REF: name}
+    if isinstance(value, dict):
+        return {k: _split_arrays(v, prefix, arrays) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_split_arrays(v, prefix, arrays) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _join_arrays(value, arrays: dict[str, np.ndarray]):
+    if isinstance(value, dict):
+        if set(value) == {_ARRAY_REF}:
+            return arrays[value[_ARRAY_REF]]
+        return {k: _join_arrays(v, arrays) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_join_arrays(v, arrays) for v in value]
+    return value
+
+
 def _sequence_state(trainer, position: Position) -> dict:
     sequence = trainer.train_source.sequence
     if callable(getattr(sequence, "get_state", None)):
@@ -105,7 +135,10 @@ def capture(trainer, position: Position) -> tuple[dict[str, np.ndarray], dict[st
             "python": {"version": version, "internal": list(internal), "gauss": gauss},
         },
         "sequence": _sequence_state(trainer, position),
-        "callbacks": {key: callback.get_state() for key, callback in _callbacks_with_state(trainer)},
+        "callbacks": {
+            key: _split_arrays(callback.get_state(), f"callbacks/{key}", arrays)
+            for key, callback in _callbacks_with_state(trainer)
+        },
     }
     return arrays, state
 
@@ -138,7 +171,7 @@ def restore(trainer, arrays: dict[str, np.ndarray], state: dict[str, Any]) -> Po
     saved_callbacks = dict(state["callbacks"])
     for key, callback in _callbacks_with_state(trainer):
         if key in saved_callbacks:
-            callback.set_state(saved_callbacks.pop(key))
+            callback.set_state(_join_arrays(saved_callbacks.pop(key), arrays))
     for key in saved_callbacks:
         warnings.warn(f"checkpoint holds state of callback {key}, which this run does not have; ignored", stacklevel=2)
     return Position(**state["position"])
