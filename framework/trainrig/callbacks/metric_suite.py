@@ -7,6 +7,28 @@ from trainrig.metrics import compute_suite
 from trainrig.train.monitor import SUITE_PREFIX
 
 
+def suite_values(trainer) -> dict[str, float]:
+    """``{"Test <name>": value}`` of the last validation's gathered predictions (empty without a prediction)."""
+    if trainer.prediction is None or trainer.validation_predictions is None:
+        return {}
+    y_true, y_pred, weight = trainer.validation_predictions
+    suite = trainer.params.suite
+    custom = trainer.custom_score()
+    values = compute_suite(
+        trainer.prediction.type,
+        y_true,
+        y_pred,
+        sample_weight=weight,
+        threshold=trainer.prediction.threshold,
+        average=suite.average,
+        cost_gains=suite.cost_gains,
+        lift_ratio=suite.lift_ratio,
+        custom_score=custom[0] if custom else None,
+        custom_greater_is_better=custom[1] if custom else True,
+    )
+    return {SUITE_PREFIX + name: float(value) for name, value in values.items()}
+
+
 class MetricSuite(TrainrigCallback):
     """Adds ``"Test <name>"`` for every suite metric (see README, "Validation metric suite") to ``logs``.
 
@@ -16,22 +38,5 @@ class MetricSuite(TrainrigCallback):
     """
 
     def on_epoch_end(self, epoch, logs=None):
-        trainer = self.trainer
-        if trainer.prediction is None or trainer.validation_predictions is None or logs is None:
-            return
-        y_true, y_pred, weight = trainer.validation_predictions
-        suite = trainer.params.suite
-        custom = trainer.custom_score()
-        values = compute_suite(
-            trainer.prediction.type,
-            y_true,
-            y_pred,
-            sample_weight=weight,
-            threshold=trainer.prediction.threshold,
-            average=suite.average,
-            cost_gains=suite.cost_gains,
-            lift_ratio=suite.lift_ratio,
-            custom_score=custom[0] if custom else None,
-            custom_greater_is_better=custom[1] if custom else True,
-        )
-        logs.update({SUITE_PREFIX + name: float(value) for name, value in values.items()})
+        if logs is not None:
+            logs.update(suite_values(self.trainer))

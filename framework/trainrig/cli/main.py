@@ -14,6 +14,9 @@ from trainrig.errors import TrainrigError
 COMMANDS = {
     "train": ("trainrig.cli.train", "train a model on data: trainrig train --model PKG.MOD:Model --data PKG.MOD:Data"),
     "resume": ("trainrig.cli.resume", "continue an interrupted run exactly where it stopped: trainrig resume OUTPUT"),
+    "lav": ("trainrig.cli.lav", "load and validate a run: every loss, metric and the metric suite"),
+    "predict": ("trainrig.cli.predict", "write a run's predictions on its data to a .npz file"),
+    "export": ("trainrig.cli.export", "(re)export a run's graphs from its newest checkpoint or best model"),
     "plugins": ("trainrig.cli.plugins", "list installed plugins, their versions and hooks (--json for machines)"),
 }
 

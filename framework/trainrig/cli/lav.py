@@ -1,0 +1,37 @@
+"""``trainrig lav OUTPUT|EXPORT``: load and validate — every loss, metric and the metric suite on the validation data."""
+
+from __future__ import annotations
+
+import json
+import math
+
+from trainrig.cli.open_run import WEIGHT_SOURCES
+from trainrig.cli.options import Parser
+
+
+def run(argv: list[str]) -> int:
+    parser = Parser(
+        prog="trainrig lav",
+        description="Load a run's model and validate it on the run's validation data: every loss, metric and "
+        "metric-suite value, as the run logged them (val_*, Test *).",
+    )
+    parser.add_argument("path", metavar="OUTPUT|EXPORT", help="a run directory, or its export/ or best/")
+    parser.add_argument(
+        "--weights", choices=WEIGHT_SOURCES, help="which weights: the final export (default), best/ or the newest checkpoint"
+    )
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    args = parser.parse_args(argv)
+
+    from trainrig.callbacks.metric_suite import suite_values
+    from trainrig.cli.open_run import open_run
+
+    trainer = open_run(args.path, args.weights)
+    values = trainer._validate()
+    values.update(suite_values(trainer))
+    if args.json:
+        print(json.dumps({k: v if math.isfinite(v) else str(v) for k, v in values.items()}, indent=2))
+    else:
+        width = max(len(k) for k in values)
+        for name, value in values.items():
+            print(f"{name:<{width}}  {value:.6g}")
+    return 0
