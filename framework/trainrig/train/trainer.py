@@ -21,13 +21,13 @@ from trainrig.hooks.manager import PluginManager, plugin_manager
 from trainrig.imports import import_object, object_path
 from trainrig.metrics import GREATER_IS_BETTER, SUITE_NAMES
 from trainrig.model.base import ModelBase
-from trainrig.model.definitions import PREDICTION_TYPES, PredictionDefinition
 from trainrig.model.objectives import TOTAL_LOSS, MetricSet, Objectives
 from trainrig.params import dumps, to_dict
 from trainrig.run_dir import RunDir
 from trainrig.tensorboard.writers import VALIDATION_PREFIX
 from trainrig.train.augment import augmented
 from trainrig.train.build import BuiltModel, build_model
+from trainrig.train.checks import check_first_batch, check_sample_weights, checked_prediction
 from trainrig.train.monitor import choose_monitor
 from trainrig.train.environment import current_learning_rate, make_optimizer, make_strategy, seed_everything
 from trainrig.train.params import TrainerParams
@@ -46,11 +46,6 @@ def resolve_plugin_params(plugins: PluginManager, given: dict[str, Any]) -> dict
     if unknown:
         raise TrainrigError(f"no plugin registers params section {sorted(unknown)[0]!r}; sections: {one_of(sections)}")
     return {name: given.get(name) or cls() for name, cls in sections.items()}
-
-
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip().splitlines()
-    return f"{type(e).__name__}: {text[0] if text else ''}"
 
 
 def flatten(tree: dict, prefix: str = "") -> dict[str, Any]:
@@ -147,14 +142,14 @@ class Trainer:
             self.built: BuiltModel = build_model(self.model, self.train_source.signature)
             self.keras_model = self.built.keras_model
             self.objectives = Objectives(self.model)
-            self._check_model_on_first_batch()
+            self._first_batch = check_first_batch(self.objectives, self.keras_model, self.train_source.first_batch())
             self.train_metrics = MetricSet(self.model, self.objectives)
             self.val_metrics = MetricSet(self.model, self.objectives)
             self.optimizer = make_optimizer(p, self.steps_per_epoch)
             self.optimizer.build(self.keras_model.trainable_variables)
         self.keras_model.optimizer = self.optimizer
-        self._check_sample_weights()
-        self.prediction = self._checked_prediction()
+        check_sample_weights(self.model, self.train_metrics, self._first_batch)
+        self.prediction = checked_prediction(self.model, self._first_batch, self.keras_model.output)
         self._choose_best_monitor()
         self.steps = Steps(
             self.strategy,
@@ -173,50 +168,6 @@ class Trainer:
     def _plugged_sequence(self, hook_name: str, sequence):
         """The data's sequence as replaced or wrapped by plugins, each in turn."""
         return self.plugins.chain(hook_name, "sequence", sequence, trainer=self)
-
-    def _check_model_on_first_batch(self) -> None:
-        inputs, targets = self.train_source.first_batch()
-        outputs = self.keras_model(inputs, training=False)
-        try:
-            self.objectives.check(inputs, targets, outputs)
-        except TrainrigError:
-            raise
-        except Exception as e:
-            raise TrainrigError(f"computing the losses or metrics of the first batch failed: {_first_line(e)}") from e
-        self._first_batch = (inputs, targets)
-
-    def _check_sample_weights(self) -> None:
-        inputs, targets = self._first_batch
-        weights = self.model._sample_weights(inputs, targets) or {}
-        metrics = self.train_metrics
-        metric_names = {*metrics.keras_metrics, *metrics.extended_metrics, *metrics.multi_metrics}
-        unknown = set(weights) - metric_names
-        if unknown:
-            raise TrainrigError(
-                f"_sample_weights names unknown metric {sorted(unknown)[0]!r} (a multi-metric is weighted by its own "
-                f"name, not its children's); metrics: {one_of(metric_names)}"
-            )
-
-    def _checked_prediction(self):
-        """The model's ``_prediction()`` after checking its names and type against the first batch."""
-        prediction = self.model._prediction()
-        if prediction is None:
-            return None
-        inputs, targets = self._first_batch
-        if not isinstance(prediction, PredictionDefinition):
-            raise TrainrigError(f"_prediction must return a PredictionDefinition or None, got {type(prediction).__name__}")
-        if prediction.type not in PREDICTION_TYPES:
-            raise TrainrigError(f"_prediction type must be {one_of(PREDICTION_TYPES)}, got {prediction.type!r}")
-        if prediction.target not in targets:
-            raise TrainrigError(f"_prediction names target {prediction.target!r}; targets: {one_of(targets)}")
-        outputs = self.keras_model.output
-        if prediction.output not in outputs:
-            raise TrainrigError(f"_prediction names output {prediction.output!r}; outputs: {one_of(outputs)}")
-        if prediction.weight is not None and prediction.weight not in {**inputs, **targets}:
-            raise TrainrigError(
-                f"_prediction names weight {prediction.weight!r}; targets and inputs: {one_of({**inputs, **targets})}"
-            )
-        return prediction
 
     def _monitor(self, metric: str, mode: str) -> tuple[str, bool]:
         suite = self.suite_names()
