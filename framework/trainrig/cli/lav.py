@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 
-from trainrig.cli.open_run import WEIGHT_SOURCES
+from trainrig.cli.open_run import add_run_arguments
 from trainrig.cli.options import Parser
 
 
@@ -15,10 +15,7 @@ def run(argv: list[str]) -> int:
         description="Load a run's model and validate it on the run's validation data: every loss, metric and "
         "metric-suite value, as the run logged them (val_*, Test *).",
     )
-    parser.add_argument("path", metavar="OUTPUT|EXPORT", help="a run directory, or its export/ or best/")
-    parser.add_argument(
-        "--weights", choices=WEIGHT_SOURCES, help="which weights: the final export (default), best/ or the newest checkpoint"
-    )
+    add_run_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = parser.parse_args(argv)
 

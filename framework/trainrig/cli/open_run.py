@@ -11,6 +11,16 @@ from trainrig.run_dir import RunDir
 WEIGHT_SOURCES = ("export", "best", "latest")
 
 
+def add_run_arguments(parser) -> None:
+    """The ``OUTPUT|EXPORT`` argument and ``--weights`` that ``lav`` and ``predict`` share."""
+    parser.add_argument("path", metavar="OUTPUT|EXPORT", help="a run directory, or its export/ or best/")
+    parser.add_argument(
+        "--weights",
+        choices=WEIGHT_SOURCES,
+        help="which weights: the final export (default; best/ when the path is OUTPUT/best) or the newest checkpoint",
+    )
+
+
 def find_run(path: str | Path) -> tuple[RunDir, str | None]:
     """The run a path belongs to (OUTPUT, OUTPUT/export, OUTPUT/best or a .keras file in them) and,
     when the path names an export, which one (``"export"`` or ``"best"``)."""

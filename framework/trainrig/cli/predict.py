@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from trainrig.cli.open_run import WEIGHT_SOURCES
+from trainrig.cli.open_run import add_run_arguments
 from trainrig.cli.options import Parser
 
 
@@ -16,9 +16,8 @@ def run(argv: list[str]) -> int:
         description="Run a run's model over its data's predict_sequence (default: the validation batches) and "
         "write every output, concatenated over batches, to a .npz file (numpy.load reads it).",
     )
-    parser.add_argument("path", metavar="OUTPUT|EXPORT", help="a run directory, or its export/ or best/")
+    add_run_arguments(parser)
     parser.add_argument("--output", "-o", required=True, metavar="FILE.npz", help="where to write the predictions")
-    parser.add_argument("--weights", choices=WEIGHT_SOURCES, help="which weights (default: the final export)")
     args = parser.parse_args(argv)
 
     import keras
