@@ -37,7 +37,7 @@ def open_run(path: str | Path, weights: str | None = None):
     """A prepared :class:`~trainrig.Trainer` of the run at ``path`` holding the chosen weights."""
     import attrs
 
-    from trainrig.cli.experiment import build_experiment, configure_plugins, read_json
+    from trainrig.experiment import build_experiment, configure_plugins, read_json
     from trainrig.train.trainer import Trainer
 
     run, named = find_run(path)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from trainrig.cli.experiment import build_experiment, configure_plugins, import_user_class, plugin_sections, read_json
+from trainrig.experiment import build_experiment, configure_plugins, import_user_class, plugin_sections, read_json
 from trainrig.cli.options import ParamsOptions, Parser, apply, reject_unknown
 from trainrig.params import merge
 from trainrig.train.params import TrainerParams

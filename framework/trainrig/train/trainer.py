@@ -16,6 +16,7 @@ from trainrig.checkpoint.store import CheckpointStore
 from trainrig.data.base import DataBase
 from trainrig.data.pipeline import BatchSource
 from trainrig.errors import TrainrigError, one_of
+from trainrig.experiment import plugin_sections
 from trainrig.export.exporter import Exporter
 from trainrig.hooks.manager import PluginManager, plugin_manager
 from trainrig.imports import import_object, object_path
@@ -38,10 +39,7 @@ from trainrig.variables import set_variable
 
 def resolve_plugin_params(plugins: PluginManager, given: dict[str, Any]) -> dict[str, Any]:
     """One params object per section plugins register: the one given, or the section's defaults."""
-    sections = {}
-    for plugin, result in plugins.call_each("trainrig_register_params"):
-        plugins.check_type(plugin, "trainrig_register_params", isinstance(result, dict), "a dict of section -> params class")
-        sections.update(result)
+    sections = plugin_sections(plugins)
     unknown = set(given) - set(sections)
     if unknown:
         raise TrainrigError(f"no plugin registers params section {sorted(unknown)[0]!r}; sections: {one_of(sections)}")
@@ -293,7 +291,7 @@ class Trainer:
     @classmethod
     def resume(cls, output_dir, callbacks=None, plugins=None) -> dict[str, list[float]]:
         """Continue the run in ``output_dir`` with its saved params (and ``callbacks``, as when it started)."""
-        from trainrig.cli.experiment import build_experiment, configure_plugins, read_json
+        from trainrig.experiment import build_experiment, configure_plugins, read_json
 
         run = RunDir(output_dir)
         if not run.is_run():
