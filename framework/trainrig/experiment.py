@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from trainrig.errors import TrainrigError
+from trainrig.hooks.plugin_params import resolve_plugin_params
 from trainrig.imports import import_object
 from trainrig.params import from_dict
 
@@ -56,15 +57,6 @@ def configure_plugins(tree: dict[str, Any], modules: list[str] = (), blocked: li
     return plugin_manager()
 
 
-def plugin_sections(plugins) -> dict[str, type]:
-    """``{section: params class}`` registered by plugins through ``trainrig_register_params``."""
-    sections = {}
-    for plugin, result in plugins.call_each("trainrig_register_params"):
-        plugins.check_type(plugin, "trainrig_register_params", isinstance(result, dict), "a dict of section -> params class")
-        sections.update(result)
-    return sections
-
-
 def build_experiment(tree: dict[str, Any], plugins):
     """``(model, data, trainer_params, plugin_params)`` from a params tree; problems are one-line errors."""
     from trainrig.train.params import TrainerParams
@@ -82,10 +74,5 @@ def build_experiment(tree: dict[str, Any], plugins):
     model = model_cls(section_params(tree, "model", model_cls))
     data = data_cls(section_params(tree, "data", data_cls))
     trainer_params = from_dict(TrainerParams, tree.get("trainer") or {}, "trainer")
-    sections = plugin_sections(plugins)
-    given = (tree.get("plugins") or {}).get("params") or {}
-    unknown = set(given) - set(sections)
-    if unknown:
-        raise TrainrigError(f"no plugin registers params section {sorted(unknown)[0]!r}; sections: {sorted(sections)}")
-    plugin_params = {name: from_dict(cls, given.get(name) or {}, f"plugins.{name}") for name, cls in sections.items()}
+    plugin_params = resolve_plugin_params(plugins, (tree.get("plugins") or {}).get("params") or {})
     return model, data, trainer_params, plugin_params

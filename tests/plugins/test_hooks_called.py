@@ -119,9 +119,9 @@ def test_a_run_calls_every_hook(tmp_path):
     assert expected <= set(recorder.calls), expected - set(recorder.calls)
     # the augmentation from the plugin doubled every training batch (the last one is smaller)
     assert isinstance(recorder.calls["trainrig_train_sequence"]["sequence"], trainrig.DataAugmentationSequence)
-    assert trainer.train_source.first_batch()[0]["image"].shape[0] == 128
+    assert trainer.parts.train_source.first_batch()[0]["image"].shape[0] == 128
     # the replaced validation sequence: 64 samples in batches of 32
-    assert len(trainer.val_source) == 2
+    assert len(trainer.parts.val_source) == 2
     # plugin params are available to the run with their defaults
     assert trainer.plugin_params["recorder"] == RecorderParams(scale=2.0)
     assert recorder.calls["trainrig_run_start"]["built"] is True

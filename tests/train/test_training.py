@@ -105,7 +105,7 @@ def test_validation_values_with_uneven_last_batch(tiny_params, tiny_data):
 
 def test_train_sequence_told_of_every_epoch(plain_run):
     _, trainer, _, _, _ = plain_run
-    assert trainer.train_source.sequence.epoch == EPOCHS
+    assert trainer.parts.train_source.sequence.epoch == EPOCHS
 
 
 # --- TensorBoard ---------------------------------------------------------------------------------
@@ -246,8 +246,8 @@ def test_mirrored_strategy_trains_on_cpu(tiny_params, tiny_data):
     params = tiny_params("run", epochs=3, strategy="mirrored", learning_rate=0.05)
     trainer = trainrig.Trainer(params, PlainModel(), tiny_data)
     history = trainer.train()
-    assert trainer.strategy.num_replicas_in_sync >= 1
-    assert type(trainer.strategy).__name__ == "MirroredStrategy"
+    assert trainer.parts.strategy.num_replicas_in_sync >= 1
+    assert type(trainer.parts.strategy).__name__ == "MirroredStrategy"
     assert int(keras.ops.convert_to_numpy(trainer.optimizer.iterations)) == 3 * STEPS
     assert history["val_loss"][-1] < history["val_loss"][0]
     assert history["val_loss"][-1] == pytest.approx(val_losses_of(trainer.keras_model, tiny_data)["loss"], rel=1e-5)

@@ -12,19 +12,21 @@ from trainrig.callbacks.print_evaluate import PrintEvaluate
 from trainrig.callbacks.progress import ProgressLogger
 from trainrig.callbacks.tensorboard_logger import TensorBoardLogger
 
+from trainrig.context import RunContext
+
 __all__ = ["TrainrigCallback", "base_callbacks"]
 
 
-def base_callbacks(trainer) -> list[TrainrigCallback]:
+def base_callbacks(context: RunContext) -> list[TrainrigCallback]:
     """The base callbacks: metric suite, history, metrics file, console, samples, TensorBoard, best model,
     then early stopping and LR on plateau when the params ask for them."""
     return [
-        MetricSuite(trainer),
-        HistoryRecorder(trainer),
-        MetricsFile(trainer),
-        ProgressLogger(trainer),
-        PrintEvaluate(trainer),
-        TensorBoardLogger(trainer),
-        BestModel(trainer),
-        *plateau_callbacks(trainer),
+        MetricSuite(context),
+        HistoryRecorder(context),
+        MetricsFile(context),
+        ProgressLogger(context),
+        PrintEvaluate(context),
+        TensorBoardLogger(context),
+        BestModel(context),
+        *plateau_callbacks(context),
     ]

@@ -4,18 +4,32 @@ from __future__ import annotations
 
 import keras
 
+from trainrig.context import RunContext
+
 
 class TrainrigCallback(keras.callbacks.Callback):
-    """A keras callback that knows its trainer and can save and restore its state.
+    """A keras callback that knows its run and can save and restore its state.
 
-    ``self.trainer`` is the running :class:`~trainrig.Trainer` (its params, model, data, run directory
-    and history); ``self.model`` is the keras model being trained. Override :meth:`get_state` and
-    :meth:`set_state` (JSON-ready dicts) when the callback keeps anything that must survive a resume.
+    ``self.context`` is the run's :class:`~trainrig.context.RunContext` (params, model, data, run
+    directory, history, the last validation, plugin params; ``self.trainer`` is the same object, the
+    name the plugin hooks use); ``self.model`` is the keras model being trained.
+
+    Override :meth:`get_state` and :meth:`set_state` (JSON-ready dicts, numpy arrays allowed) when the
+    callback keeps anything that must survive a resume. The state is saved under :attr:`state_key`,
+    by default the class path; set it to a fixed string when a class is renamed or moved, or when a
+    run uses two callbacks of one class.
     """
 
-    def __init__(self, trainer):
+    state_key: str | None = None
+
+    def __init__(self, context: RunContext):
         super().__init__()
-        self.trainer = trainer
+        self.context = context
+
+    @property
+    def trainer(self) -> RunContext:
+        """The run context (the name the plugin hooks give it)."""
+        return self.context
 
     def get_state(self) -> dict:
         return {}

@@ -8,15 +8,15 @@ from trainrig.callbacks.base import TrainrigCallback
 
 
 class BestModel(TrainrigCallback):
-    """Exports to ``best/`` when ``logs[trainer.best_monitor]`` beats the best so far.
+    """Exports to ``best/`` when ``logs[context.best.monitor]`` beats the best so far.
 
     The monitored key and direction come from the model's ``_best_logging_settings`` (validation
     value, e.g. ``val_loss``). ``best/trainrig.json`` records the epoch and the value.
     """
 
-    def __init__(self, trainer):
-        super().__init__(trainer)
-        self.monitor, self.greater_is_better = trainer.best_monitor, trainer.best_greater_is_better
+    def __init__(self, context):
+        super().__init__(context)
+        self.monitor, self.greater_is_better = context.best.monitor, context.best.greater_is_better
         self.best: float | None = None
         self.best_epoch: int | None = None
 
@@ -33,12 +33,12 @@ class BestModel(TrainrigCallback):
             return
         previous = self.best
         self.best, self.best_epoch = value, epoch + 1
-        self.trainer.exporter.export(
-            self.trainer.run_dir.best, "best", extra={"epoch": self.best_epoch, "monitor": self.monitor, "value": value}
+        self.context.exporter.export(
+            self.context.run_dir.best, "best", extra={"epoch": self.best_epoch, "monitor": self.monitor, "value": value}
         )
-        if self.trainer.params.progress != "none":
+        if self.context.params.progress != "none":
             before = "" if previous is None else f" (was {previous:.6g})"
-            print(f"best {self.monitor} = {value:.6g}{before}: exported to {self.trainer.run_dir.best}", flush=True)
+            print(f"best {self.monitor} = {value:.6g}{before}: exported to {self.context.run_dir.best}", flush=True)
 
     def get_state(self) -> dict:
         return {"best": self.best, "best_epoch": self.best_epoch}

@@ -6,7 +6,7 @@ from trainrig.callbacks.base import TrainrigCallback
 
 
 class HistoryRecorder(TrainrigCallback):
-    """Appends each value of the epoch-end ``logs`` to ``trainer.history[name]``.
+    """Appends each value of the epoch-end ``logs`` to ``context.history[name]``.
 
     ``logs`` at epoch end hold every training loss and metric (``loss``, each named loss, each metric),
     the same for validation with a ``val_`` prefix, and ``learning_rate``.
@@ -14,11 +14,11 @@ class HistoryRecorder(TrainrigCallback):
 
     def on_epoch_end(self, epoch, logs=None):
         for name, value in (logs or {}).items():
-            self.trainer.history.setdefault(name, []).append(float(value))
+            self.context.history.setdefault(name, []).append(float(value))
 
     def get_state(self) -> dict:
-        return {"history": self.trainer.history}
+        return {"history": self.context.history}
 
     def set_state(self, state: dict) -> None:
-        self.trainer.history.clear()
-        self.trainer.history.update({k: list(v) for k, v in state["history"].items()})
+        self.context.history.clear()
+        self.context.history.update({k: list(v) for k, v in state["history"].items()})

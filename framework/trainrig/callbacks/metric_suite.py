@@ -4,22 +4,23 @@ from __future__ import annotations
 
 from trainrig.callbacks.base import TrainrigCallback
 from trainrig.metrics import compute_suite
-from trainrig.train.monitor import SUITE_PREFIX
+from trainrig.context import RunContext
+from trainrig.log_keys import SUITE_PREFIX
 
 
-def suite_values(trainer) -> dict[str, float]:
+def suite_values(context: RunContext) -> dict[str, float]:
     """``{"Test <name>": value}`` of the last validation's gathered predictions (empty without a prediction)."""
-    if trainer.prediction is None or trainer.validation_predictions is None:
+    if context.prediction is None or context.validation_predictions is None:
         return {}
-    y_true, y_pred, weight = trainer.validation_predictions
-    suite = trainer.params.suite
-    custom = trainer.custom_score()
+    y_true, y_pred, weight = context.validation_predictions
+    suite = context.params.suite
+    custom = context.custom_score
     values = compute_suite(
-        trainer.prediction.type,
+        context.prediction.type,
         y_true,
         y_pred,
         sample_weight=weight,
-        threshold=trainer.prediction.threshold,
+        threshold=context.prediction.threshold,
         average=suite.average,
         cost_gains=suite.cost_gains,
         lift_ratio=suite.lift_ratio,
@@ -39,4 +40,4 @@ class MetricSuite(TrainrigCallback):
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
-            logs.update(suite_values(self.trainer))
+            logs.update(suite_values(self.context))

@@ -17,5 +17,5 @@ class MetricsFile(TrainrigCallback):
 
     def on_epoch_end(self, epoch, logs=None):
         record = {"epoch": epoch + 1, **{k: _json_number(float(v)) for k, v in (logs or {}).items()}}
-        with (self.trainer.run_dir.root / "metrics.jsonl").open("a") as f:
+        with (self.context.run_dir.root / "metrics.jsonl").open("a") as f:
             f.write(json.dumps(record) + "\n")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import keras
 import numpy as np
 
+from trainrig.context import RunContext
+
 
 class _ResumableState:
     """Keras resets ``wait``/``best`` in ``on_train_begin``; a state restored before that is applied after it."""
@@ -52,27 +54,27 @@ class ReduceLROnPlateau(_ResumableState, keras.callbacks.ReduceLROnPlateau):
     STATE_FIELDS = ("wait", "best", "cooldown_counter")
 
 
-def _following(cls, settings, trainer, **options) -> keras.callbacks.Callback:
-    monitor = settings.monitor or trainer.best_monitor
+def _following(cls, settings, context: RunContext, **options) -> keras.callbacks.Callback:
+    monitor = settings.monitor or context.best.monitor
     return cls(
         monitor=monitor,
-        mode=trainer.direction_of(monitor),
+        mode=context.best.direction_of(monitor),
         patience=settings.patience,
         min_delta=settings.min_delta,
         **options,
     )
 
 
-def plateau_callbacks(trainer) -> list[keras.callbacks.Callback]:
+def plateau_callbacks(context: RunContext) -> list[keras.callbacks.Callback]:
     """The early-stopping and LR-on-plateau callbacks ``TrainerParams`` asks for (none by default)."""
-    stopping, reduce = trainer.params.early_stopping, trainer.params.reduce_lr
+    stopping, reduce = context.params.early_stopping, context.params.reduce_lr
     callbacks = []
     if stopping.patience > 0:
         callbacks.append(
-            _following(EarlyStopping, stopping, trainer, restore_best_weights=stopping.restore_best_weights)
+            _following(EarlyStopping, stopping, context, restore_best_weights=stopping.restore_best_weights)
         )
     if reduce.patience > 0:
         callbacks.append(
-            _following(ReduceLROnPlateau, reduce, trainer, factor=reduce.factor, min_lr=reduce.min_lr, verbose=0)
+            _following(ReduceLROnPlateau, reduce, context, factor=reduce.factor, min_lr=reduce.min_lr, verbose=0)
         )
     return callbacks

@@ -23,13 +23,13 @@ class PrintEvaluate(TrainrigCallback):
     """
 
     def on_epoch_end(self, epoch, logs=None):
-        count = self.trainer.params.print_samples
-        batch = self.trainer.validation_batch
+        count = self.context.params.print_samples
+        batch = self.context.validation_batch
         if count == 0 or batch is None:
             return
-        print_fn = _silent if self.trainer.params.progress == "none" else print
+        print_fn = _silent if self.context.params.progress == "none" else print
         inputs, targets, outputs = batch
         size = len(next(iter(targets.values() or inputs.values())))
         for i in range(min(count, size)):
             sample = Sample(inputs=unbatch(inputs, i), outputs=unbatch(outputs, i), targets=unbatch(targets, i))
-            self.trainer.model._print_evaluate(sample, self.trainer.data, print_fn=print_fn)
+            self.context.model._print_evaluate(sample, self.context.data, print_fn=print_fn)

@@ -22,17 +22,17 @@ class ProgressLogger(TrainrigCallback):
     Reads the batch-end ``logs`` (running training averages) and the epoch-end ``logs``.
     """
 
-    def __init__(self, trainer):
-        super().__init__(trainer)
-        self.mode = progress_mode(trainer.params.progress)
+    def __init__(self, context):
+        super().__init__(context)
+        self.mode = progress_mode(context.params.progress)
         self.bar: keras.utils.Progbar | None = None
 
     def on_epoch_begin(self, epoch, logs=None):
         if self.mode == "none":
             return
-        print(f"Epoch {epoch + 1}/{self.trainer.params.epochs}", flush=True)
+        print(f"Epoch {epoch + 1}/{self.context.params.epochs}", flush=True)
         self.bar = keras.utils.Progbar(
-            target=self.trainer.steps_per_epoch, verbose=1 if self.mode == "bar" else 2, unit_name="step"
+            target=self.context.steps_per_epoch, verbose=1 if self.mode == "bar" else 2, unit_name="step"
         )
 
     def on_train_batch_end(self, batch, logs=None):
@@ -41,5 +41,5 @@ class ProgressLogger(TrainrigCallback):
 
     def on_epoch_end(self, epoch, logs=None):
         if self.bar is not None:
-            self.bar.update(self.trainer.steps_per_epoch, values=list((logs or {}).items()), finalize=True)
+            self.bar.update(self.context.steps_per_epoch, values=list((logs or {}).items()), finalize=True)
             self.bar = None

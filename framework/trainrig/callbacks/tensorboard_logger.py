@@ -6,6 +6,7 @@ import numpy as np
 from tensorboard.plugins.hparams import api as hparams_api
 
 from trainrig.callbacks.base import TrainrigCallback
+from trainrig.log_keys import epochs_recorded
 from trainrig.tensorboard.writers import TRAIN_RUN, VALIDATION_RUN, Writers, hparams_of, last_step, split_logs
 
 
@@ -19,25 +20,25 @@ class TensorBoardLogger(TrainrigCallback):
     first validation batch into the ``validation`` run.
     """
 
-    def __init__(self, trainer):
-        super().__init__(trainer)
+    def __init__(self, context):
+        super().__init__(context)
         self.writers: Writers | None = None
 
     def on_train_begin(self, logs=None):
-        run_dir = self.trainer.run_dir
+        run_dir = self.context.run_dir
         self.written = {name: last_step(run_dir.tensorboard_run(name)) for name in (TRAIN_RUN, VALIDATION_RUN)}
         self.writers = Writers(run_dir)
-        if not self.trainer.resumed:
+        if not self.context.resumed:
             with self.writers.train.as_default():
-                hparams_api.hparams(hparams_of(self.trainer.flat_params()), trial_id=str(run_dir.root))
+                hparams_api.hparams(hparams_of(self.context.params_tree), trial_id=str(run_dir.root))
         else:
             self._backfill_from_history()
         self.writers.flush()
 
     def _backfill_from_history(self) -> None:
         """On resume, write the epochs the checkpoint has but the event files lack (a kill in between)."""
-        history = self.trainer.history
-        for index in range(len(next(iter(history.values()), []))):
+        history = self.context.history
+        for index in range(epochs_recorded(history)):
             self._write_epoch_scalars(index + 1, {name: values[index] for name, values in history.items()})
 
     def _write_epoch_scalars(self, step: int, logs: dict) -> None:
@@ -57,11 +58,11 @@ class TensorBoardLogger(TrainrigCallback):
         self.writers.flush()
 
     def _write_handler_outputs(self, step: int) -> None:
-        batch = self.trainer.validation_batch
+        batch = self.context.validation_batch
         if batch is None:
             return
         inputs, _, outputs = batch
-        handler = self.trainer.tensorboard_handler
+        handler = self.context.tensorboard_handler
         with self.writers.validation.as_default():
             for name, value in (handler._outputs_for_tensorboard(inputs, outputs) or {}).items():
                 handler.handle(name, name, np.asarray(value), step)

@@ -1,4 +1,4 @@
-"""What a checkpoint holds, gathered from a running trainer and put back into a fresh one.
+"""What a checkpoint holds, gathered from a running run and put back into a freshly set-up one.
 
 Arrays (``arrays.npz``): every variable of the keras model (weights, non-trainable state and the
 ``SeedGenerator`` states of dropout and other random layers), every optimizer variable (iterations,
@@ -8,17 +8,19 @@ Keras' global seed generator and numpy's global RNG.
 
 JSON (``state.json``): the position (completed epochs, step inside the epoch, global step), Python's
 RNG, the training sequence's state (its ``get_state()`` or the number of epochs to replay with
-``on_epoch_end()``), and the ``get_state()`` of every callback, keyed by class and occurrence. A
+``on_epoch_end()``), and the ``get_state()`` of every callback under its :func:`state_key`. A
 callback state may hold numpy arrays anywhere (in dicts and lists): they are stored in
 ``arrays.npz`` and handed back to ``set_state`` as arrays.
+
+What to capture is handed in as a :class:`Resumable`; this module knows nothing of the trainer.
 """
 
 from __future__ import annotations
 
 import random
-import warnings
+import sys
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, Sequence
 
 import keras
 import numpy as np
@@ -35,30 +37,59 @@ class Position:
     global_step: int
     finished: bool = False
 
-
-def callback_key(callback, seen: dict[str, int]) -> str:
-    """A stable key for a callback: its class path and its occurrence among callbacks of that class."""
-    name = f"{type(callback).__module__}.{type(callback).__qualname__}"
-    seen[name] = seen.get(name, 0) + 1
-    return f"{name}#{seen[name]}"
+    @classmethod
+    def start(cls) -> "Position":
+        """Before the first step of a run."""
+        return cls(epoch=0, step=0, global_step=0)
 
 
-def _variable_groups(trainer) -> dict[str, list]:
-    model_variables = list(trainer.keras_model.variables)
-    known = {id(v) for v in model_variables}
-    extra = []
-    for graph in trainer.exporter.graphs.values():
-        for v in graph.variables:
-            if id(v) not in known:
-                known.add(id(v))
-                extra.append(v)
-    metric_variables = [v for m in trainer.train_metrics.all_metrics() for v in m.variables]
-    return {
-        "model": model_variables,
-        "optimizer": list(trainer.optimizer.variables),
-        "metrics": metric_variables,
-        "extra": extra,
-    }
+class Source(Protocol):
+    """The training sequence as the loop reads it (``trainrig.data.pipeline.BatchSource``)."""
+
+    sequence: Any
+
+    def epoch_end(self) -> None: ...
+
+
+@dataclass
+class Resumable:
+    """The parts of a run a checkpoint captures and restores.
+
+    ``variables``: groups of variables in a stable order (model, optimizer, training metrics, extra
+    variables of export graphs); ``source``: the training sequence; ``callbacks``: every callback of
+    the run (those with ``get_state``/``set_state`` are saved).
+    """
+
+    variables: dict[str, list]
+    source: Source
+    callbacks: Sequence[Any]
+
+
+def state_key(callback) -> str:
+    """The key a callback's state is saved under: its ``state_key`` attribute, else its class path."""
+    key = getattr(callback, "state_key", None)
+    if isinstance(key, str) and key:
+        return key
+    return f"{type(callback).__module__}.{type(callback).__qualname__}"
+
+
+def stateful_callbacks(callbacks: Sequence[Any]) -> dict[str, Any]:
+    """``{state key: callback}`` of the callbacks that define ``get_state`` and ``set_state``.
+
+    A key that two callbacks share gets ``#2``, ``#3``... on the later ones, in callback order; give
+    such callbacks distinct ``state_key`` values to make their states independent of that order.
+    """
+    keyed: dict[str, Any] = {}
+    for callback in callbacks:
+        if not (callable(getattr(callback, "get_state", None)) and callable(getattr(callback, "set_state", None))):
+            continue
+        base = key = state_key(callback)
+        count = 1
+        while key in keyed:
+            count += 1
+            key = f"{base}#{count}"
+        keyed[key] = callback
+    return keyed
 
 
 def _global_seed_state():
@@ -67,14 +98,6 @@ def _global_seed_state():
     except ImportError:  # pragma: no cover - keras internals moved
         return None
     return global_seed_generator().state
-
-
-def _callbacks_with_state(trainer):
-    seen: dict[str, int] = {}
-    for callback in trainer.callbacks.callbacks:
-        key = callback_key(callback, seen)
-        if callable(getattr(callback, "get_state", None)) and callable(getattr(callback, "set_state", None)):
-            yield key, callback
 
 
 _ARRAY_REF = "__trainrig_array__"
@@ -105,18 +128,18 @@ def _join_arrays(value, arrays: dict[str, np.ndarray]):
     return value
 
 
-def _sequence_state(trainer, position: Position) -> dict:
-    sequence = trainer.train_source.sequence
+def _sequence_state(source: Source, position: Position) -> dict:
+    sequence = source.sequence
     if callable(getattr(sequence, "get_state", None)):
         return {"state": sequence.get_state()}
     return {"replay_epochs": position.epoch}
 
 
-def capture(trainer, position: Position) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """The arrays and JSON state of ``trainer`` at ``position``."""
+def capture(run: Resumable, position: Position) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """The arrays and JSON state of ``run`` at ``position``."""
     arrays: dict[str, np.ndarray] = {}
     layout: dict[str, list[str]] = {}
-    for group, variables in _variable_groups(trainer).items():
+    for group, variables in run.variables.items():
         layout[group] = [v.path for v in variables]
         for i, v in enumerate(variables):
             arrays[f"{group}/{i}"] = keras.ops.convert_to_numpy(v)
@@ -134,20 +157,20 @@ def capture(trainer, position: Position) -> tuple[dict[str, np.ndarray], dict[st
             "numpy": {"kind": kind, "pos": int(pos), "has_gauss": int(has_gauss), "cached": float(cached)},
             "python": {"version": version, "internal": list(internal), "gauss": gauss},
         },
-        "sequence": _sequence_state(trainer, position),
+        "sequence": _sequence_state(run.source, position),
         "callbacks": {
             key: _split_arrays(callback.get_state(), f"callbacks/{key}", arrays)
-            for key, callback in _callbacks_with_state(trainer)
+            for key, callback in stateful_callbacks(run.callbacks).items()
         },
     }
     return arrays, state
 
 
-def restore(trainer, arrays: dict[str, np.ndarray], state: dict[str, Any]) -> Position:
-    """Put a captured state back into a freshly prepared ``trainer``; return where to continue."""
+def restore(run: Resumable, arrays: dict[str, np.ndarray], state: dict[str, Any]) -> Position:
+    """Put a captured state back into a freshly set-up ``run``; return where to continue."""
     if state.get("format") != FORMAT:
         raise TrainrigError(f"checkpoint format {state.get('format')!r} is not supported (expected {FORMAT})")
-    for group, variables in _variable_groups(trainer).items():
+    for group, variables in run.variables.items():
         saved = state["layout"].get(group, [])
         if len(saved) != len(variables):
             raise TrainrigError(
@@ -167,22 +190,34 @@ def restore(trainer, arrays: dict[str, np.ndarray], state: dict[str, Any]) -> Po
     np.random.set_state((n["kind"], arrays["rng/numpy_keys"], n["pos"], n["has_gauss"], n["cached"]))
     p = rng["python"]
     random.setstate((p["version"], tuple(p["internal"]), p["gauss"]))
-    _restore_sequence(trainer, state["sequence"])
-    saved_callbacks = dict(state["callbacks"])
-    for key, callback in _callbacks_with_state(trainer):
-        if key in saved_callbacks:
-            callback.set_state(_join_arrays(saved_callbacks.pop(key), arrays))
-    for key in saved_callbacks:
-        warnings.warn(f"checkpoint holds state of callback {key}, which this run does not have; ignored", stacklevel=2)
+    _restore_sequence(run.source, state["sequence"])
+    _restore_callbacks(run.callbacks, dict(state["callbacks"]), arrays)
     return Position(**state["position"])
 
 
-def _restore_sequence(trainer, saved: dict) -> None:
-    sequence = trainer.train_source.sequence
+def _restore_callbacks(callbacks: Sequence[Any], saved: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+    """Hand every callback its saved state; a saved state no callback takes is reported in one line."""
+    for key, callback in stateful_callbacks(callbacks).items():
+        # "#1" ended every key in checkpoints written before state keys existed (trainrig 0.1.0)
+        for saved_key in (key, f"{key}#1"):
+            if saved_key in saved:
+                callback.set_state(_join_arrays(saved.pop(saved_key), arrays))
+                break
+    for key in saved:
+        print(
+            f"trainrig: warning: the checkpoint holds the state of callback {key!r}, which this run does not have; "
+            "that state is not restored",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
+def _restore_sequence(source: Source, saved: dict) -> None:
+    sequence = source.sequence
     if "state" in saved:
         if not callable(getattr(sequence, "set_state", None)):
             raise TrainrigError("the checkpoint holds a training-sequence state but the sequence has no set_state()")
         sequence.set_state(saved["state"])
         return
     for _ in range(saved.get("replay_epochs", 0)):
-        trainer.train_source.epoch_end()
+        source.epoch_end()

@@ -23,8 +23,7 @@ def run(argv: list[str]) -> int:
     from trainrig.cli.open_run import open_run
 
     trainer = open_run(args.path, args.weights)
-    values = trainer._validate()
-    values.update(suite_values(trainer))
+    values = {**trainer.validate().logs, **suite_values(trainer.context)}
     if args.json:
         print(json.dumps({k: v if math.isfinite(v) else str(v) for k, v in values.items()}, indent=2))
     else:

@@ -35,29 +35,16 @@ def find_run(path: str | Path) -> tuple[RunDir, str | None]:
 
 def open_run(path: str | Path, weights: str | None = None):
     """A prepared :class:`~trainrig.Trainer` of the run at ``path`` holding the chosen weights."""
-    import attrs
-
-    from trainrig.experiment import build_experiment, configure_plugins, read_json
     from trainrig.train.trainer import Trainer
 
     run, named = find_run(path)
     weights = weights or named or "export"
     if weights not in WEIGHT_SOURCES:
         raise TrainrigError(f"--weights must be {one_of(WEIGHT_SOURCES)}, got {weights!r}")
-    tree = read_json(run.params_json, "params file")
-    plugins = configure_plugins(tree, exact=True)
-    model, data, params, plugin_params = build_experiment(tree, plugins)
-    params = attrs.evolve(params, output_dir=str(run.root), progress="none")
-    trainer = Trainer(params, model, data, plugins=plugins, plugin_params=plugin_params)
-    trainer.resumed = True
-    trainer._prepare()
+    trainer = Trainer.reopen(run.root, progress="none")
+    trainer.prepare()
     if weights == "latest":
-        loaded = trainer.store.load_latest()
-        if loaded is None:
-            raise TrainrigError(f"{run.root} has no usable checkpoint")
-        from trainrig.checkpoint.state import restore
-
-        restore(trainer, loaded[1], loaded[2])
+        trainer.checkpoints.require_latest()
     else:
         _load_exported_weights(trainer, run.root / weights)
     return trainer

@@ -29,7 +29,7 @@ def run(argv: list[str]) -> int:
     source = BatchSource(trainer.data.predict_sequence(trainer.params.batch_size), "prediction")
     collected: dict[str, list[np.ndarray]] = {}
     for inputs, _ in source.dataset().as_numpy_iterator():
-        for name, value in trainer.steps.predict(inputs).items():
+        for name, value in trainer.parts.steps.predict(inputs).items():
             collected.setdefault(name, []).append(keras.ops.convert_to_numpy(value))
     arrays = {name: np.concatenate(parts) for name, parts in collected.items()}
     output = Path(args.output)

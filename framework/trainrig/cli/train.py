@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 
-from trainrig.experiment import build_experiment, configure_plugins, import_user_class, plugin_sections, read_json
+from trainrig.experiment import build_experiment, configure_plugins, import_user_class, read_json
+from trainrig.hooks.plugin_params import plugin_sections
 from trainrig.cli.options import ParamsOptions, Parser, apply, reject_unknown
+from trainrig.log_keys import epochs_recorded
 from trainrig.params import merge
 from trainrig.train.params import TrainerParams
 
@@ -73,6 +75,6 @@ def run(argv: list[str]) -> int:
         return 0
     history = trainer.train()
     final = {name: values[-1] for name, values in history.items()}
-    print(f"trained {len(next(iter(history.values()), []))} epochs; final: " + json.dumps(final))
+    print(f"trained {epochs_recorded(history)} epochs; final: " + json.dumps(final))
     print(f"run directory: {trainer.run_dir.root}")
     return 0

@@ -19,11 +19,11 @@ class Exporter:
     """Exports the same graphs (sharing the run's weights) to ``best/`` or ``export/``."""
 
     def __init__(
-        self, graphs: dict[str, keras.Model], additional_objects: list, model_path: str, plugins=None, trainer=None
+        self, graphs: dict[str, keras.Model], additional_objects: list, model_path: str, plugins=None, context=None
     ):
         self.graphs = graphs
         self.plugins = plugins
-        self.trainer = trainer
+        self.context = context
         self.custom_objects = custom_objects_of(graphs, additional_objects)
         self.model_path = model_path
 
@@ -56,8 +56,8 @@ class Exporter:
         plugin_error = None
         if self.plugins is not None:
             try:
-                self.plugins.call_each(
-                    "trainrig_export_written", directory=staging, graphs=self.graphs, kind=kind, trainer=self.trainer
+                self.plugins.call(
+                    "trainrig_export_written", directory=staging, graphs=self.graphs, kind=kind, trainer=self.context
                 )
             except Exception as e:  # keep the graphs, report the plugin after the swap
                 plugin_error = e

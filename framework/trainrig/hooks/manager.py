@@ -8,10 +8,12 @@ with ``--no-plugin NAME`` is blocked (built-in ones included, so a plugin can re
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.metadata
 import os
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Callable
 
 import pluggy
 
@@ -21,6 +23,8 @@ from trainrig.hooks.markers import PROJECT
 
 ENTRY_POINT_GROUP = "trainrig"
 LOAD_ENV = "TRAINRIG_LOAD_PLUGINS"
+WRAPPER = "(a hook wrapper)"
+"""The owner :meth:`PluginManager.call` gives a result that a hook wrapper put in place."""
 BUILTIN_PLUGINS = (
     "trainrig.hooks.builtin.augmentations",
     "trainrig.hooks.builtin.base_callbacks",
@@ -43,6 +47,23 @@ def _selected_entry_points(only: list[str] | None = None) -> list[importlib.meta
     return [ep for ep in entry_points if ep.name in names or (ep.dist and ep.dist.name in names)]
 
 
+@dataclass
+class _Chain:
+    """A value passed from implementation to implementation during one :meth:`PluginManager.chain`."""
+
+    hook: str
+    argument: str
+    value: Any
+
+
+@dataclass
+class _CallState:
+    """What the attributed implementations record during one hook call."""
+
+    owners: dict[int, str] = field(default_factory=dict)  # id(result) -> plugin name
+    chain: _Chain | None = None
+
+
 class PluginManager:
     """The plugins of this process, and a way to call a hook that names the plugin that failed."""
 
@@ -57,6 +78,7 @@ class PluginManager:
         self.pm.add_hookspecs(specs)
         self.modules, self.blocked = list(modules), list(blocked)
         self.distributions: dict[str, tuple[str, str]] = {}  # plugin name -> (distribution, version)
+        self._call_state = _CallState()
         for name in self.blocked:
             self.pm.set_blocked(name)
         for module_name in BUILTIN_PLUGINS:
@@ -70,12 +92,17 @@ class PluginManager:
         self._check_hook_names()
 
     def _check_hook_names(self) -> None:
-        """A ``@hookimpl`` whose name matches no hook (a typo) is an error naming the plugin."""
+        """A ``@hookimpl`` whose name matches no hook (a typo) is an error naming the plugin,
+        unless it is marked ``optionalhook=True``."""
         for name, hook in vars(self.pm.hook).items():
-            if not name.startswith("_") and not hook.has_spec():
-                plugin = hook.get_hookimpls()[0].plugin_name
-                valid = sorted(n for n in vars(specs) if n.startswith("trainrig_"))
-                raise TrainrigError(f"{self.describe(plugin)} implements unknown hook {name!r}; hooks: {', '.join(valid)}")
+            if name.startswith("_") or hook.has_spec():
+                continue
+            for impl in hook.get_hookimpls():
+                if not impl.optionalhook:
+                    valid = sorted(n for n in vars(specs) if n.startswith("trainrig_"))
+                    raise TrainrigError(
+                        f"{self.describe(impl.plugin_name)} implements unknown hook {name!r}; hooks: {', '.join(valid)}"
+                    )
 
     def _register(self, plugin: Any, name: str, origin: tuple[str, str]) -> None:
         if self.pm.is_blocked(name) or self.pm.has_plugin(name):
@@ -85,6 +112,53 @@ class PluginManager:
         except pluggy.PluginValidationError as e:
             raise TrainrigError(f"plugin {name!r} ({origin[0]} {origin[1]}) is invalid: {e}") from None
         self.distributions[name] = origin
+        for caller in self.pm.get_hookcallers(plugin) or []:
+            for impl in caller.get_hookimpls():
+                if impl.plugin_name == name:
+                    impl.function = self._attributed(impl, caller.name)
+
+    def _attributed(self, impl, hook_name: str):
+        """``impl.function`` wrapped so that pluggy's own call loop runs it (wrappers, ``tryfirst``,
+        ``firstresult`` and tracing all work) while a failure names the plugin, and a result is
+        recorded as this plugin's contribution."""
+        function, plugin = impl.function, impl.plugin_name
+
+        def failed(error: Exception) -> TrainrigError:
+            return TrainrigError(f"{self.describe(plugin)} failed in {hook_name}: {type(error).__name__}: {error}")
+
+        if impl.wrapper or impl.hookwrapper:
+
+            @functools.wraps(function)
+            def wrapper(*args, **kwargs):
+                try:
+                    # Inner implementations raise TrainrigError only, so any other error is this wrapper's.
+                    return (yield from function(*args, **kwargs))
+                except TrainrigError:
+                    raise
+                except Exception as e:
+                    raise failed(e) from e
+
+            return wrapper
+
+        @functools.wraps(function)
+        def implementation(*args, **kwargs):
+            call = self._call_state
+            if call.chain is not None and call.chain.hook == hook_name and call.chain.argument in impl.argnames:
+                args = list(args)
+                args[impl.argnames.index(call.chain.argument)] = call.chain.value
+            try:
+                result = function(*args, **kwargs)
+            except TrainrigError:
+                raise
+            except Exception as e:
+                raise failed(e) from e
+            if result is not None:
+                call.owners[id(result)] = plugin
+                if call.chain is not None and call.chain.hook == hook_name:
+                    call.chain.value = result
+            return result
+
+        return implementation
 
     def _load_entry_point(self, entry_point: importlib.metadata.EntryPoint) -> None:
         dist = entry_point.dist.name if entry_point.dist else "?"
@@ -122,45 +196,61 @@ class PluginManager:
 
     # --- calling -----------------------------------------------------------------------------------
 
-    def call_each(self, hook_name: str, **kwargs) -> list[tuple[str, Any]]:
-        """Call one hook on every plugin in pluggy's order; return ``[(plugin name, result)]``.
+    def call(self, hook_name: str, **kwargs) -> list[tuple[str, Any]]:
+        """Call a hook through pluggy's call loop; return ``[(plugin name, result)]`` in call order.
 
-        ``None`` results are dropped. An exception raised by a plugin becomes a one-line
-        :class:`TrainrigError` naming the plugin, its distribution and the hook.
+        ``None`` results are dropped (pluggy's rule); a ``firstresult`` hook gives at most one pair.
+        A result that a hook wrapper put in place is attributed to :data:`WRAPPER`. An exception
+        raised by a plugin becomes a one-line :class:`TrainrigError` naming the plugin, its
+        distribution and the hook.
         """
-        results = []
-        for impl in self._impls(hook_name):
-            result = self._call(impl, hook_name, kwargs)
-            if result is not None:
-                results.append((impl.plugin_name, result))
-        return results
+        results, owners = self._run(hook_name, kwargs, chain=None)
+        return [(owners.get(id(result), WRAPPER), result) for result in results]
 
-    def chain(self, hook_name: str, name: str, value: Any, **kwargs) -> Any:
-        """Pass ``value`` (as argument ``name``) through every plugin in turn; ``None`` keeps it."""
-        for impl in self._impls(hook_name):
-            result = self._call(impl, hook_name, {**kwargs, name: value})
-            if result is not None:
-                value = result
-        return value
+    def contributions(self, hook_name: str, expected: str, valid: Callable[[Any], bool], **kwargs) -> list[tuple[str, Any]]:
+        """:meth:`call`, checking every result with ``valid`` (else an error: the plugin must return ``expected``)."""
+        pairs = self.call(hook_name, **kwargs)
+        for plugin, result in pairs:
+            if not valid(result):
+                who = self.describe(plugin) if plugin in self.distributions else f"a hook wrapper of {hook_name}"
+                raise TrainrigError(f"{who}: {hook_name} must return {expected}")
+        return pairs
 
-    def _impls(self, hook_name: str) -> list:
-        return list(reversed(getattr(self.pm.hook, hook_name).get_hookimpls()))
+    def named_contributions(
+        self, hook_name: str, what: str, expected: str, valid: Callable[[Any], bool], **kwargs
+    ) -> dict[str, Any]:
+        """The union of the ``{name: value}`` dicts plugins return; a name registered twice is an error
+        naming both plugins (``what`` says what the names are, e.g. ``"export graph"``)."""
+        merged: dict[str, Any] = {}
+        owners: dict[str, str] = {}
+        for plugin, result in self.contributions(hook_name, expected, valid, **kwargs):
+            for name, value in result.items():
+                if name in merged:
+                    raise TrainrigError(f"{what} {name!r} is registered by both {owners[name]!r} and {plugin!r}")
+                merged[name], owners[name] = value, plugin
+        return merged
 
-    def _call(self, impl, hook_name: str, kwargs: dict[str, Any]) -> Any:
+    def chain(self, hook_name: str, argument: str, value: Any, **kwargs) -> Any:
+        """Pass ``value`` (as ``argument``) through every plugin in pluggy's order: each implementation
+        receives the previous one's result; ``None`` keeps the value. Wrappers see every result."""
+        results, _ = self._run(hook_name, {**kwargs, argument: value}, chain=_Chain(hook_name, argument, value))
+        return results[-1] if results else value
+
+    def _run(self, hook_name: str, kwargs: dict[str, Any], chain: _Chain | None) -> tuple[list, dict[int, str]]:
+        previous = self._call_state
+        self._call_state = state = _CallState(owners={}, chain=chain)
         try:
-            return impl.function(**{name: kwargs[name] for name in impl.argnames})
-        except TrainrigError:
-            raise
-        except Exception as e:
-            raise TrainrigError(f"{self.describe(impl.plugin_name)} failed in {hook_name}: {type(e).__name__}: {e}") from e
+            hook = getattr(self.pm.hook, hook_name)
+            result = hook(**kwargs)
+        finally:
+            self._call_state = previous
+        if hook.spec is not None and hook.spec.opts.get("firstresult"):
+            result = [] if result is None else [result]
+        return list(result), state.owners
 
     def describe(self, name: str) -> str:
         dist, version = self.distributions.get(name, ("?", ""))
         return f"plugin {name!r} ({dist} {version})".replace(" )", ")")
-
-    def check_type(self, name: str, hook_name: str, ok: bool, expected: str) -> None:
-        if not ok:
-            raise TrainrigError(f"{self.describe(name)}: {hook_name} must return {expected}")
 
     # --- listing -----------------------------------------------------------------------------------
 

@@ -5,6 +5,18 @@ those below; it implements any subset and may accept any subset of each hook's a
 trainrig's own features are registered through these same hooks (``trainrig.hooks.builtin``), so a
 plugin can extend or replace them. Every hook here is called by trainrig as documented; a hook
 returning ``None`` contributes nothing.
+
+The argument ``trainer`` is the run's :class:`~trainrig.context.RunContext` (params, model, data,
+run directory, keras model, optimizer, strategy, history, plugin params, ...; its docstring says
+which fields each phase has set).
+
+Hooks are called through pluggy's own call loop, so pluggy's options work as pluggy documents them:
+``@trainrig.hookimpl(tryfirst=True)`` / ``trylast=True`` order an implementation, and
+``@trainrig.hookimpl(wrapper=True)`` (or the older ``hookwrapper=True``) wraps every other
+implementation of a hook: its ``result = yield`` receives what they returned (for the
+``trainrig_register_*`` hooks a list, one entry per plugin) and what it returns is the hook's result.
+``optionalhook=True`` lets a plugin implement a hook that this version of trainrig does not define.
+An exception raised by an implementation becomes a one-line error naming the plugin and the hook.
 """
 
 from __future__ import annotations
@@ -17,8 +29,8 @@ from trainrig.hooks.markers import hookspec
 if TYPE_CHECKING:
     import keras
 
+    from trainrig.context import RunContext
     from trainrig.model.base import ModelBase
-    from trainrig.train.trainer import Trainer
 
 
 # --- configuration: while the command line and params are read ----------------------------------
@@ -49,7 +61,7 @@ def trainrig_register_augmentations() -> dict[str, Callable[..., Any]]:
 
 
 @hookspec
-def trainrig_train_sequence(trainer: Trainer, sequence: Any) -> Any:
+def trainrig_train_sequence(trainer: RunContext, sequence: Any) -> Any:
     """Replace or wrap the training sequence.
 
     Called once per run with the sequence the data returned (or the previous plugin's result), before
@@ -59,7 +71,7 @@ def trainrig_train_sequence(trainer: Trainer, sequence: Any) -> Any:
 
 
 @hookspec
-def trainrig_val_sequence(trainer: Trainer, sequence: Any) -> Any:
+def trainrig_val_sequence(trainer: RunContext, sequence: Any) -> Any:
     """Replace or wrap the validation sequence.
 
     Called once per run, right after :func:`trainrig_train_sequence`, with the data's validation
@@ -68,7 +80,7 @@ def trainrig_val_sequence(trainer: Trainer, sequence: Any) -> Any:
 
 
 @hookspec
-def trainrig_register_callbacks(trainer: Trainer) -> list[keras.callbacks.Callback]:
+def trainrig_register_callbacks(trainer: RunContext) -> list[keras.callbacks.Callback]:
     """Contribute keras callbacks to a run.
 
     Called once per run after the model is built, before training starts. The callbacks of all
@@ -79,7 +91,7 @@ def trainrig_register_callbacks(trainer: Trainer) -> list[keras.callbacks.Callba
 
 
 @hookspec
-def trainrig_run_start(trainer: Trainer) -> None:
+def trainrig_run_start(trainer: RunContext) -> None:
     """Called once the run is set up (model, optimizer, callbacks), just before the first step."""
 
 
@@ -88,7 +100,7 @@ def trainrig_run_start(trainer: Trainer) -> None:
 
 @hookspec
 def trainrig_register_export_graphs(
-    model: ModelBase, inputs: dict, outputs: dict, targets: dict, trainer: Trainer
+    model: ModelBase, inputs: dict, outputs: dict, targets: dict, trainer: RunContext
 ) -> dict[str, keras.Model]:
     """Contribute graphs to export, by name.
 
@@ -102,11 +114,11 @@ def trainrig_register_export_graphs(
 
 
 @hookspec
-def trainrig_export_written(directory: Path, graphs: dict[str, keras.Model], kind: str, trainer: Trainer) -> None:
+def trainrig_export_written(directory: Path, graphs: dict[str, keras.Model], kind: str, trainer: RunContext) -> None:
     """Called after every graph was written into ``directory`` during an export.
 
     ``kind`` is ``"best"`` (a new best model, written to ``best/``) or ``"final"`` (``export/``);
-    ``trainer`` is the running trainer (``None`` for an export outside a run). If the hook raises,
+    ``trainer`` is the run context (that of the reopened run for ``trainrig export``). If the hook raises,
     the export is kept (swapped in as usual) and the error is reported afterwards.
     ``directory`` is the staging directory that is swapped in place of ``best/`` or ``export/`` once
     this hook returns, so files a plugin writes there (say ``<graph>.tflite``) appear atomically with
@@ -115,10 +127,10 @@ def trainrig_export_written(directory: Path, graphs: dict[str, keras.Model], kin
 
 
 @hookspec
-def trainrig_run_end(trainer: Trainer, history: dict[str, list[float]]) -> None:
+def trainrig_run_end(trainer: RunContext, history: dict[str, list[float]]) -> None:
     """Called once after training finished and the final export was written."""
 
 
 @hookspec
-def trainrig_run_error(trainer: Trainer, error: BaseException) -> None:
+def trainrig_run_error(trainer: RunContext, error: BaseException) -> None:
     """Called when a run stops with an exception (before it propagates); must not raise."""

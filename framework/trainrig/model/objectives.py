@@ -15,12 +15,10 @@ import keras
 from keras import ops
 
 from trainrig.errors import TrainrigError, one_of
+from trainrig.log_keys import RESERVED_NAMES, RESERVED_PREFIXES, TOTAL_LOSS
 from trainrig.model.base import ModelBase
 from trainrig.model.multi_metric import MultiMetric
 
-TOTAL_LOSS = "loss"
-RESERVED_NAMES = ("learning_rate",)
-RESERVED_PREFIXES = ("val_", "Test ")  # validation values and the metric suite's keys in logs
 
 
 def _check_names(kind: str, definitions: dict, targets: set[str], outputs: set[str]) -> None:

@@ -6,11 +6,12 @@ import json
 
 import tensorflow as tf
 
+from trainrig.log_keys import SUITE_PREFIX, VALIDATION_PREFIX
+from trainrig.params import flatten
 from trainrig.run_dir import RunDir
 
 TRAIN_RUN = "train"
 VALIDATION_RUN = "validation"
-VALIDATION_PREFIX = "val_"
 
 
 def split_logs(logs: dict) -> tuple[dict[str, float], dict[str, float]]:
@@ -22,19 +23,26 @@ def split_logs(logs: dict) -> tuple[dict[str, float], dict[str, float]]:
     for name, value in logs.items():
         if name.startswith(VALIDATION_PREFIX):
             validation[name[len(VALIDATION_PREFIX) :]] = value
-        elif name.startswith("Test "):
+        elif name.startswith(SUITE_PREFIX):
             validation[name] = value
         else:
             train[name] = value
     return train, validation
 
 
-def hparams_of(flat: dict) -> dict:
-    """Values TensorBoard's hparams plugin accepts (bool, int, float, str); others as JSON text."""
-    out = {}
-    for name, value in flat.items():
-        out[name] = value if isinstance(value, (bool, int, float, str)) else json.dumps(value)
-    return out
+def hparams_of(tree: dict) -> dict:
+    """Every param of a run's params tree (``params.json``) by its dotted command-line name
+    (``trainer.learning_rate``), as values TensorBoard's hparams plugin accepts (bool, int, float, str;
+    others as JSON text)."""
+    flat = flatten(
+        {
+            "model": tree["model"]["params"],
+            "data": tree["data"]["params"],
+            "trainer": tree["trainer"],
+            "plugins": tree["plugins"]["params"],
+        }
+    )
+    return {name: value if isinstance(value, (bool, int, float, str)) else json.dumps(value) for name, value in flat.items()}
 
 
 def last_step(directory) -> int:

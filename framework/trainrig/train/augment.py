@@ -2,22 +2,24 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from trainrig.data.augmentation import Compose, DataAugmentationSequence
 from trainrig.errors import TrainrigError, one_of
-from trainrig.hooks.manager import PluginManager
 from trainrig.train.params import AugmentationParams
+
+if TYPE_CHECKING:
+    from trainrig.hooks.manager import PluginManager
 
 
 def augmentation_registry(plugins: PluginManager) -> dict:
     """``{name: factory}`` of every augmentation plugins register (later plugins may not reuse a name)."""
-    registry, owners = {}, {}
-    for plugin, result in plugins.call_each("trainrig_register_augmentations"):
-        plugins.check_type(plugin, "trainrig_register_augmentations", isinstance(result, dict), "a dict of name -> factory")
-        for name, factory in result.items():
-            if name in registry:
-                raise TrainrigError(f"augmentation {name!r} is registered by both {owners[name]!r} and {plugin!r}")
-            registry[name], owners[name] = factory, plugin
-    return registry
+    return plugins.named_contributions(
+        "trainrig_register_augmentations",
+        what="augmentation",
+        expected="a dict of name -> factory",
+        valid=lambda result: isinstance(result, dict),
+    )
 
 
 def build_augmentator(ops: list[dict], registry: dict):

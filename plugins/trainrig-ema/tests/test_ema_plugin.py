@@ -213,7 +213,7 @@ def test_run_writes_ema_graph_to_export_and_best(digits_run):
 
 def test_reloaded_ema_graph_holds_the_moving_average(digits_run):
     root, trainer, recorder, _ = digits_run
-    steps = trainer.steps_per_epoch * 2
+    steps = trainer.parts.steps_per_epoch * 2
     assert len(recorder.snapshots) == steps
     (callback,) = ema_callbacks(trainer)
     assert int(callback.updates.numpy()) == steps
@@ -233,11 +233,11 @@ def test_every_export_writes_the_current_average(digits_run):
     kinds = [kind for kind, _, _ in spy.exports]
     assert kinds[0] == "best" and kinds[-1] == "final"
     for kind, batches, weights in spy.exports:
-        assert batches % trainer.steps_per_epoch == 0 and batches > 0, kind
+        assert batches % trainer.parts.steps_per_epoch == 0 and batches > 0, kind
         assert max_difference(weights, reference_ema(recorder, DECAY, batches)) < 1e-6, (kind, batches)
     best_epoch = json.loads((root / "best" / "trainrig.json").read_text())["epoch"]
     best = numpy_weights(trainrig.load_model(root / "best", graph="ema").weights)
-    assert max_difference(best, reference_ema(recorder, DECAY, best_epoch * trainer.steps_per_epoch)) < 1e-6
+    assert max_difference(best, reference_ema(recorder, DECAY, best_epoch * trainer.parts.steps_per_epoch)) < 1e-6
 
 
 def test_saved_model_serves_the_ema_weights(digits_run):
@@ -280,7 +280,7 @@ def test_state_round_trip_restores_identical_shadow_and_continues_bit_for_bit(di
     assert all(np.array_equal(a, b) for a, b in zip(again, after))
 
     # a fresh callback on a fresh ema graph (as in a resumed process) takes the same state
-    fresh_graph = build_ema_graph(trainer.built.inputs, trainer.built.outputs, name="fresh")
+    fresh_graph = build_ema_graph(trainer.parts.built.inputs, trainer.parts.built.outputs, name="fresh")
     fresh = EmaCallback(trainer, fresh_graph, DECAY)
     fresh.set_state(state)
     assert all(np.array_equal(a, b) for a, b in zip(numpy_weights(fresh_graph.weights), saved))
@@ -365,7 +365,7 @@ def test_batch_norm_statistics_are_copied_and_steps_per_execution(tmp_path, monk
     assert max_difference(reference_ema(recorder, DECAY), everything_averaged) > 1e-4  # so the copy mattered
 
     # a layer frozen between epochs: its weights are copied from the next epoch on
-    norm = trainer.built.keras_model.get_layer(index=1).norm
+    norm = trainer.parts.built.keras_model.get_layer(index=1).norm
     norm.trainable = False
     try:
         callback.on_epoch_begin(1)

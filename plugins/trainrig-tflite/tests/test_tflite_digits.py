@@ -60,7 +60,7 @@ def test_discovered_through_entry_point(manager):
     assert row["version"] == "0.1.0"
     assert not row["builtin"]
     assert row["hooks"] == HOOKS
-    sections = dict(manager.call_each("trainrig_register_params"))
+    sections = dict(manager.call("trainrig_register_params"))
     assert sections["tflite"] == {"tflite": TfliteParams}
 
 

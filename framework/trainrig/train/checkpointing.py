@@ -1,0 +1,131 @@
+"""When a run writes checkpoints, how it stops on request, and how it continues from the newest one.
+
+Checkpoints are written at every epoch end (after every callback's ``on_epoch_end``, so each
+callback's state includes that epoch), every ``checkpoint_every_steps`` optimizer steps, when a stop
+is requested (SIGINT/SIGTERM or a ``STOP`` file), and once more, marked finished, after the final
+export. The write itself runs in a background thread (:class:`~trainrig.checkpoint.store.CheckpointStore`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Iterator
+
+import keras
+
+from trainrig.checkpoint.state import Position, Resumable, capture, restore
+from trainrig.checkpoint.store import CheckpointStore
+from trainrig.errors import TrainrigError
+from trainrig.train.setup import RunParts
+from trainrig.train.stop import StopRequest, TrainingStopped
+
+
+def resumable_parts(parts: RunParts, graphs: dict[str, keras.Model], callbacks: list) -> Resumable:
+    """What a checkpoint holds of a run: its variables by group, its training sequence, its callbacks."""
+    model_variables = list(parts.keras_model.variables)
+    known = {id(v) for v in model_variables}
+    extra = []  # variables of export graphs that are not the model's (a plugin's averaged copy, say)
+    for graph in graphs.values():
+        for v in graph.variables:
+            if id(v) not in known:
+                known.add(id(v))
+                extra.append(v)
+    return Resumable(
+        variables={
+            "model": model_variables,
+            "optimizer": list(parts.optimizer.variables),
+            "metrics": [v for m in parts.train_metrics.all_metrics() for v in m.variables],
+            "extra": extra,
+        },
+        source=parts.train_source,
+        callbacks=callbacks,
+    )
+
+
+class Checkpointing:
+    """Saves and restores one run's :class:`Resumable` state and turns stop requests into checkpoints."""
+
+    def __init__(self, store: CheckpointStore, run: Resumable, optimizer, every_steps: int, run_root, verbose: bool):
+        self.store = store
+        self.run = run
+        self.optimizer = optimizer
+        self.every_steps = every_steps
+        self.run_root = run_root
+        self.verbose = verbose
+        self.stop_request: StopRequest | None = None
+
+    def global_step(self) -> int:
+        return int(keras.ops.convert_to_numpy(self.optimizer.iterations))
+
+    # --- continuing -------------------------------------------------------------------------------
+
+    def restore_latest(self) -> Position:
+        """Restore the newest usable checkpoint; the start of the run if there is none."""
+        loaded = self.store.load_latest()
+        if loaded is None:
+            return Position.start()
+        path, arrays, state = loaded
+        position = restore(self.run, arrays, state)
+        if self.verbose and not position.finished:
+            print(f"resuming from {path.name}: epoch {position.epoch + 1}, step {position.step}", flush=True)
+        return position
+
+    def require_latest(self) -> None:
+        """Restore the newest usable checkpoint, or fail if there is none (``--weights latest``)."""
+        loaded = self.store.load_latest()
+        if loaded is None:
+            raise TrainrigError(f"{self.run_root} has no usable checkpoint")
+        restore(self.run, loaded[1], loaded[2])
+
+    # --- saving -----------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def watching_for_stop(self) -> Iterator[None]:
+        """Install the stop request (signals, STOP file) for the time of training; on leaving, wait
+        for the last write (quietly when the run already fails: its own error is the one to report)."""
+        try:
+            with StopRequest(self.run_root) as self.stop_request:
+                yield
+        except BaseException:
+            self.store.close(quiet=True)
+            raise
+        self.store.close()
+
+    def save(self, position: Position, wait: bool = False) -> None:
+        """Capture the state now and write it in the background (``wait``: and until it is on disk)."""
+        arrays, state = capture(self.run, position)
+        self.store.save_async(position.global_step, arrays, state)
+        if wait:
+            self.store.wait()
+
+    def after_steps(self, epoch: int, step: int, count: int) -> None:
+        """After ``count`` training steps ending at ``step`` of ``epoch``: a step checkpoint when one
+        is due, and a stop (after a checkpoint) when one was requested."""
+        global_step = self.global_step()
+        every = self.every_steps
+        due = every > 0 and global_step // every > (global_step - count) // every
+        stopping = self._stop_requested()
+        if due or stopping:
+            self.save(Position(epoch=epoch, step=step, global_step=global_step), wait=stopping)
+        if stopping:
+            raise TrainingStopped(
+                f"stopped by {self.stop_request.reason} at epoch {epoch + 1}, step {step} (global step {global_step}) "
+                f"after writing a checkpoint; continue with: trainrig resume {self.run_root}"
+            )
+
+    def after_epoch(self, epoch: int) -> None:
+        """After every callback's ``on_epoch_end`` of ``epoch``: the epoch checkpoint; a requested stop."""
+        stopping = self._stop_requested()
+        self.save(Position(epoch=epoch + 1, step=0, global_step=self.global_step()), wait=stopping)
+        if stopping:
+            raise TrainingStopped(
+                f"stopped by {self.stop_request.reason} after epoch {epoch + 1} (checkpoint written); "
+                f"continue with: trainrig resume {self.run_root}"
+            )
+
+    def finish(self, epochs_done: int) -> None:
+        """The last checkpoint, marked finished (``trainrig resume`` then has nothing to do)."""
+        self.save(Position(epoch=epochs_done, step=0, global_step=self.global_step(), finished=True), wait=True)
+
+    def _stop_requested(self) -> bool:
+        return self.stop_request is not None and self.stop_request.requested()

@@ -1,0 +1,88 @@
+"""The epochs of a run: training steps, validation, the callbacks' epoch and batch events, checkpoints.
+
+The callbacks see the keras protocol: ``on_train_begin``; per epoch ``on_epoch_begin``,
+``on_train_batch_begin``/``_end`` around every execution of ``steps_per_execution`` steps (batch-end
+``logs``: the running training averages), a validation pass (``on_test_*``), then ``on_epoch_end``
+with every training value, every validation value (``val_`` prefix) and ``learning_rate``;
+``on_train_end`` at the end.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import keras
+
+from trainrig.checkpoint.state import Position
+from trainrig.context import ValidationResult
+from trainrig.log_keys import LEARNING_RATE
+from trainrig.train.checkpointing import Checkpointing
+from trainrig.train.environment import current_learning_rate
+from trainrig.train.setup import RunParts
+
+
+class FitLoop:
+    """Runs epochs from a :class:`Position` until ``epochs`` or until a callback sets ``stop_training``.
+
+    ``validate`` runs one validation pass and returns its result (the trainer publishes it to the run
+    context before the epoch-end callbacks read it).
+    """
+
+    def __init__(
+        self,
+        parts: RunParts,
+        callbacks: keras.callbacks.CallbackList,
+        validate: Callable[[], ValidationResult],
+        checkpoints: Checkpointing,
+        epochs: int,
+        steps_per_execution: int,
+    ):
+        self.parts = parts
+        self.callbacks = callbacks
+        self.validate = validate
+        self.checkpoints = checkpoints
+        self.epochs = epochs
+        self.steps_per_execution = steps_per_execution
+
+    def run(self, position: Position) -> dict[str, float]:
+        """Train from ``position``; return the last epoch's ``logs``."""
+        model = self.parts.keras_model
+        model.stop_training = False
+        self.callbacks.on_train_begin()
+        logs: dict[str, float] = {}
+        for epoch in range(position.epoch, self.epochs):
+            logs = self.epoch(epoch, position.step if epoch == position.epoch else 0)
+            if model.stop_training:
+                break
+        self.callbacks.on_train_end(logs)
+        return logs
+
+    def epoch(self, epoch: int, start_step: int = 0) -> dict[str, float]:
+        """Train one epoch from ``start_step`` (non-zero when resuming mid-epoch), validate, run callbacks."""
+        parts, callbacks = self.parts, self.callbacks
+        if start_step == 0:
+            parts.train_metrics.reset()
+        callbacks.on_epoch_begin(epoch)
+        logs = self._train_steps(epoch, start_step)
+        parts.train_source.epoch_end()
+        logs = {**logs, **self.validate().logs, LEARNING_RATE: current_learning_rate(parts.optimizer)}
+        callbacks.on_epoch_end(epoch, logs)
+        self.checkpoints.after_epoch(epoch)
+        return logs
+
+    def _train_steps(self, epoch: int, step: int) -> dict[str, float]:
+        parts, callbacks = self.parts, self.callbacks
+        steps_per_epoch = parts.steps_per_epoch
+        iterator = iter(parts.strategy.experimental_distribute_dataset(parts.train_source.dataset(step)))
+        logs = parts.train_metrics.results()
+        while step < steps_per_epoch:
+            count = min(self.steps_per_execution, steps_per_epoch - step)
+            callbacks.on_train_batch_begin(step)
+            parts.steps.train(iterator, count)
+            step += count
+            logs = parts.train_metrics.results()
+            callbacks.on_train_batch_end(step - 1, logs)
+            self.checkpoints.after_steps(epoch, step, count)
+            if parts.keras_model.stop_training:
+                break
+        return logs

@@ -1,0 +1,102 @@
+"""Set a run up: seeds, strategy, the data's sequences, the model, its objectives, the optimizer, the steps.
+
+Everything that can fail on the user's definitions fails here, on one real batch, before the first
+step and before anything is written to the output directory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import keras
+import tensorflow as tf
+
+from trainrig.context import RunContext
+from trainrig.data.base import DataBase
+from trainrig.data.pipeline import BatchSource
+from trainrig.errors import TrainrigError
+from trainrig.hooks.manager import PluginManager
+from trainrig.model.base import ModelBase
+from trainrig.model.definitions import PredictionDefinition
+from trainrig.model.objectives import MetricSet, Objectives
+from trainrig.train.augment import augmented
+from trainrig.train.build import BuiltModel, build_model
+from trainrig.train.checks import check_first_batch, check_sample_weights, checked_prediction
+from trainrig.train.contributions import plugged_sequence
+from trainrig.train.environment import make_optimizer, make_strategy, seed_everything
+from trainrig.train.params import TrainerParams
+from trainrig.train.steps import Steps
+
+
+@dataclass(eq=False)
+class RunParts:
+    """The objects one run trains with."""
+
+    strategy: tf.distribute.Strategy
+    train_source: BatchSource
+    val_source: BatchSource
+    built: BuiltModel
+    objectives: Objectives
+    train_metrics: MetricSet
+    val_metrics: MetricSet
+    optimizer: keras.optimizers.Optimizer
+    prediction: PredictionDefinition | None
+    steps: Steps
+
+    @property
+    def keras_model(self) -> keras.Model:
+        return self.built.keras_model
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return len(self.train_source)
+
+
+def check_params(params: TrainerParams) -> None:
+    """Combinations of trainer params that cannot work together."""
+    if params.reduce_lr.patience > 0 and params.lr_schedule != "constant":
+        raise TrainrigError("trainer.reduce_lr needs trainer.lr_schedule constant (a schedule owns the learning rate)")
+
+
+def _sources(
+    params: TrainerParams, data: DataBase, plugins: PluginManager, context: RunContext
+) -> tuple[BatchSource, BatchSource]:
+    data.seed = params.seed
+    train = augmented(data.train_sequence(params.batch_size), params.augmentation, plugins, params.seed)
+    train = plugged_sequence(plugins, "trainrig_train_sequence", train, context)
+    validation = plugged_sequence(plugins, "trainrig_val_sequence", data.val_sequence(params.batch_size), context)
+    return BatchSource(train, "training", params.steps_per_epoch), BatchSource(validation, "validation")
+
+
+def set_up(
+    params: TrainerParams, model: ModelBase, data: DataBase, plugins: PluginManager, context: RunContext
+) -> RunParts:
+    """Build the run's parts (``context.strategy`` is set before the sequence hooks run)."""
+    check_params(params)
+    seed_everything(params.seed, params.deterministic)
+    strategy = context.strategy = make_strategy(params.strategy)
+    train_source, val_source = _sources(params, data, plugins, context)
+    with strategy.scope():
+        built = build_model(model, train_source.signature)
+        objectives = Objectives(model)
+        first_batch = check_first_batch(objectives, built.keras_model, train_source.first_batch())
+        train_metrics = MetricSet(model, objectives)
+        val_metrics = MetricSet(model, objectives)
+        optimizer = make_optimizer(params, len(train_source))
+        optimizer.build(built.keras_model.trainable_variables)
+    built.keras_model.optimizer = optimizer  # what keras callbacks read as self.model.optimizer
+    check_sample_weights(model, train_metrics, first_batch)
+    prediction = checked_prediction(model, first_batch, built.keras_model.output)
+    steps = Steps(strategy, built.keras_model, optimizer, objectives, train_metrics, val_metrics, prediction)
+    return RunParts(
+        strategy=strategy,
+        train_source=train_source,
+        val_source=val_source,
+        built=built,
+        objectives=objectives,
+        train_metrics=train_metrics,
+        val_metrics=val_metrics,
+        optimizer=optimizer,
+        prediction=prediction,
+        steps=steps,
+    )
