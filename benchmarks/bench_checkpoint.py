@@ -79,44 +79,44 @@ def measure(name: str, make, root: Path) -> dict:
     params = trainrig.TrainerParams(epochs=4, batch_size=batch, output_dir=str(out), progress="none", print_samples=0)
     started = time.perf_counter()
     trainer = trainrig.Trainer(params, model, data)
-    trainer._prepare()
+    trainer.prepare()
     fresh_startup = time.perf_counter() - started
     out.mkdir(parents=True, exist_ok=True)
     from trainrig.train.stop import StopRequest
 
     epochs = 3
-    with StopRequest(out) as trainer.stop_request:
+    checkpoints = trainer.checkpoints
+    with StopRequest(out) as checkpoints.stop_request:
         trainer.keras_model.stop_training = False
         trainer.callbacks.on_train_begin()
-        trainer._train_epoch(0)  # warm-up: tracing, first export and checkpoint
-        trainer.store.wait()
-        save_checkpoint = trainer._save_checkpoint
-        trainer._save_checkpoint = lambda *args, **kwargs: None
+        trainer.loop.epoch(0)  # warm-up: tracing, first export and checkpoint
+        checkpoints.store.wait()
+        checkpoints.save = lambda *args, **kwargs: None  # epochs without checkpoints
         started = time.perf_counter()
         for epoch in range(1, 1 + epochs):
-            trainer._train_epoch(epoch)
+            trainer.loop.epoch(epoch)
         plain = (time.perf_counter() - started) / epochs
-        trainer._save_checkpoint = save_checkpoint
+        del checkpoints.save
     from trainrig.checkpoint.state import capture
 
     blocking, full_save = [], []
     for i in range(3):
         started = time.perf_counter()
-        capture(trainer, Position(epoch=0, step=0, global_step=0))
+        capture(checkpoints.run, Position(epoch=0, step=0, global_step=0))
         blocking.append(time.perf_counter() - started)
         started = time.perf_counter()
-        trainer._save_checkpoint(Position(epoch=99 + i, step=0, global_step=trainer._global_step() + i), wait=True)
+        checkpoints.save(Position(epoch=99 + i, step=0, global_step=checkpoints.global_step() + i), wait=True)
         full_save.append(time.perf_counter() - started)
     blocking, full_save = min(blocking), min(full_save)
-    size = sum(f.stat().st_size for f in trainer.store.list()[-1][1].iterdir())
+    size = sum(f.stat().st_size for f in checkpoints.store.list()[-1][1].iterdir())
     parameters = trainer.keras_model.count_params()
 
     model, data, _ = make()
     started = time.perf_counter()
     resumed = trainrig.Trainer(params, model, data)
-    resumed.resumed = True
-    resumed._prepare()
-    resumed._restore_latest()
+    resumed.context.resumed = True
+    resumed.prepare()
+    resumed.checkpoints.restore_latest()
     resume_startup = time.perf_counter() - started
     return {
         "model": name,

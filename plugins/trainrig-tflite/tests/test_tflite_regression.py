@@ -159,7 +159,9 @@ def test_export_outside_a_run_uses_defaults(tmp_path, manager):
     graph = RegressionModel().create_graph(None)
     for kind in ("best", "final"):
         (tmp_path / kind).mkdir()
-        manager.call("trainrig_export_written", directory=tmp_path / kind, graphs={"default": graph}, kind=kind)
+        manager.call(
+            "trainrig_export_written", directory=tmp_path / kind, graphs={"default": graph}, kind=kind, trainer=None
+        )
     assert tflite_files(tmp_path / "best") == []
     assert tflite_files(tmp_path / "final") == ["default.tflite"]
     np.testing.assert_allclose(
