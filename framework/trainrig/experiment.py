@@ -13,6 +13,7 @@ from trainrig.errors import TrainrigError
 from trainrig.hooks.plugin_params import resolve_plugin_params
 from trainrig.imports import import_object
 from trainrig.params import from_dict
+from trainrig.user_code import calling
 
 
 def read_json(path: str | Path, what: str) -> dict[str, Any]:
@@ -71,8 +72,11 @@ def build_experiment(tree: dict[str, Any], plugins):
             raise TrainrigError(f"no {section} class given: pass {flag} PKG.MOD:Class or set {section}.class in --config")
     model_cls = import_user_class(tree["model"]["class"], "model", "ModelBase")
     data_cls = import_user_class(tree["data"]["class"], "data", "DataBase")
-    model = model_cls(section_params(tree, "model", model_cls))
-    data = data_cls(section_params(tree, "data", data_cls))
+    model_params, data_params = section_params(tree, "model", model_cls), section_params(tree, "data", data_cls)
+    with calling(model_cls, "__init__"):
+        model = model_cls(model_params)
+    with calling(data_cls, "__init__"):
+        data = data_cls(data_params)
     trainer_params = from_dict(TrainerParams, tree.get("trainer") or {}, "trainer")
     plugin_params = resolve_plugin_params(plugins, (tree.get("plugins") or {}).get("params") or {})
     return model, data, trainer_params, plugin_params

@@ -6,6 +6,7 @@ import numpy as np
 
 from trainrig.callbacks.base import TrainrigCallback
 from trainrig.model.definitions import Sample
+from trainrig.user_code import calling
 
 
 def unbatch(tree: dict, index: int) -> dict:
@@ -32,4 +33,5 @@ class PrintEvaluate(TrainrigCallback):
         size = len(next(iter(targets.values() or inputs.values())))
         for i in range(min(count, size)):
             sample = Sample(inputs=unbatch(inputs, i), outputs=unbatch(outputs, i), targets=unbatch(targets, i))
-            self.context.model._print_evaluate(sample, self.context.data, print_fn=print_fn)
+            with calling(self.context.model, "_print_evaluate"):
+                self.context.model._print_evaluate(sample, self.context.data, print_fn=print_fn)

@@ -18,14 +18,13 @@ What to capture is handed in as a :class:`Resumable`; this module knows nothing 
 from __future__ import annotations
 
 import random
-import sys
 from dataclasses import dataclass
 from typing import Any, Protocol, Sequence
 
 import keras
 import numpy as np
 
-from trainrig.errors import TrainrigError
+from trainrig.errors import TrainrigError, warn
 
 FORMAT = 1
 
@@ -204,12 +203,7 @@ def _restore_callbacks(callbacks: Sequence[Any], saved: dict[str, Any], arrays: 
                 callback.set_state(_join_arrays(saved.pop(saved_key), arrays))
                 break
     for key in saved:
-        print(
-            f"trainrig: warning: the checkpoint holds the state of callback {key!r}, which this run does not have; "
-            "that state is not restored",
-            file=sys.stderr,
-            flush=True,
-        )
+        warn(f"the checkpoint holds the state of callback {key!r}, which this run does not have; that state is not restored")
 
 
 def _restore_sequence(source: Source, saved: dict) -> None:

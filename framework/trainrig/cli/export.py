@@ -15,9 +15,12 @@ def run(argv: list[str]) -> int:
     parser.add_argument("--from", dest="source", choices=("latest", "best"), default="latest", help="which weights")
     args = parser.parse_args(argv)
 
-    from trainrig.cli.open_run import open_run
+    from trainrig.cli.open_run import find_run, open_run
+    from trainrig.run_lock import RunLock
 
-    trainer = open_run(args.path, args.source)
-    trainer.exporter.export(trainer.run_dir.export, "final", extra={"exported_from": args.source})
+    run, _ = find_run(args.path)
+    with RunLock(run.root):  # no train or resume may write this run meanwhile
+        trainer = open_run(run.root, args.source)
+        trainer.exporter.export(trainer.run_dir.export, "final", extra={"exported_from": args.source})
     print(f"exported {', '.join(trainer.exporter.graphs)} from the {args.source} weights to {trainer.run_dir.export}")
     return 0

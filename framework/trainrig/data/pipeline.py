@@ -8,12 +8,13 @@ dataset it can hand to ``strategy.experimental_distribute_dataset``.
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 import numpy as np
 import tensorflow as tf
 
-from trainrig.errors import TrainrigError
+from trainrig.errors import TrainrigError, warn
 
 _PREFETCH_BATCHES = 2
 
@@ -34,12 +35,38 @@ def _check_batch(batch, name: str) -> tuple[dict, dict]:
     return batch[0], batch[1]
 
 
+class _GlobalRngWatch:
+    """Notices (once) a training sequence whose ``__getitem__`` draws from numpy's or Python's global
+    random generator. Batches are prefetched in a background thread, so how far such a draw has
+    advanced the generator when a checkpoint saves it depends on timing: exact resume is lost.
+    Comparing the two generators' states around each read costs a few microseconds; after the
+    first warning (or for validation and prediction) nothing is compared."""
+
+    def __init__(self, enabled: bool):
+        self.warned = not enabled
+
+    @staticmethod
+    def state() -> tuple:
+        _, keys, position, *_ = np.random.get_state()
+        return keys.tobytes(), position, random.getstate()
+
+    def check(self, before: tuple, sequence_name: str) -> None:
+        if not self.warned and self.state() != before:
+            self.warned = True
+            warn(
+                f"the training sequence {sequence_name} draws from the global random generator (numpy's or Python's) "
+                "in __getitem__; batches are prefetched, so a resumed run will not be exact. Draw from a generator "
+                "seeded by (seed, epoch, index) instead, as trainrig.ArraySequence does (README: exact resume)"
+            )
+
+
 class BatchSource:
     """A training, validation or prediction sequence as the loop sees it."""
 
     def __init__(self, sequence: Any, name: str, steps: int = 0):
         self.sequence = sequence
         self.name = name
+        self.watch_global_rng = _GlobalRngWatch(enabled=name == "training")
         self.is_dataset = isinstance(sequence, tf.data.Dataset)
         if self.is_dataset:
             cardinality = int(sequence.cardinality())
@@ -95,11 +122,17 @@ class BatchSource:
         """The batches ``start .. len-1`` of the current epoch."""
         if self.is_dataset:
             return self.sequence.take(self.length).skip(start)
-        sequence, stop = self.sequence, self.length
+        sequence, stop, watch = self.sequence, self.length, self.watch_global_rng
 
         def batches():
             for index in range(start, stop):
-                yield sequence[index]
+                if not watch.warned:
+                    before = watch.state()
+                    batch = sequence[index]
+                    watch.check(before, type(sequence).__name__)
+                    yield batch
+                else:
+                    yield sequence[index]
 
         return tf.data.Dataset.from_generator(batches, output_signature=self.signature).prefetch(_PREFETCH_BATCHES)
 

@@ -10,6 +10,7 @@ import tensorflow as tf
 
 from trainrig.errors import TrainrigError
 from trainrig.model.base import ModelBase
+from trainrig.user_code import calling
 
 
 @dataclass
@@ -37,7 +38,8 @@ def build_model(model: ModelBase, signature: tuple[dict, dict]) -> BuiltModel:
     input_specs, target_specs = signature
     inputs = _symbolic(input_specs)
     targets = _symbolic(target_specs)
-    graph = model.create_graph(model.params)
+    with calling(model, "create_graph"):
+        graph = model.create_graph(model.params)
     if not callable(graph):
         raise TrainrigError(
             f"{type(model).__name__}.create_graph must return a keras layer or model, got {type(graph).__name__}"

@@ -26,6 +26,7 @@ from trainrig.train.contributions import plugged_sequence
 from trainrig.train.environment import make_optimizer, make_strategy, seed_everything
 from trainrig.train.params import TrainerParams
 from trainrig.train.steps import Steps
+from trainrig.user_code import calling
 
 
 @dataclass(eq=False)
@@ -62,9 +63,13 @@ def _sources(
     params: TrainerParams, data: DataBase, plugins: PluginManager, context: RunContext
 ) -> tuple[BatchSource, BatchSource]:
     data.seed = params.seed
-    train = augmented(data.train_sequence(params.batch_size), params.augmentation, plugins, params.seed)
+    with calling(data, "train_sequence"):
+        train = data.train_sequence(params.batch_size)
+    with calling(data, "val_sequence"):
+        validation = data.val_sequence(params.batch_size)
+    train = augmented(train, params.augmentation, plugins, params.seed)
     train = plugged_sequence(plugins, "trainrig_train_sequence", train, context)
-    validation = plugged_sequence(plugins, "trainrig_val_sequence", data.val_sequence(params.batch_size), context)
+    validation = plugged_sequence(plugins, "trainrig_val_sequence", validation, context)
     return BatchSource(train, "training", params.steps_per_epoch), BatchSource(validation, "validation")
 
 

@@ -32,6 +32,7 @@ from trainrig.log_keys import epochs_recorded
 from trainrig.model.base import ModelBase
 from trainrig.params import dumps
 from trainrig.run_dir import RunDir
+from trainrig.run_lock import RunLock
 from trainrig.train.best_metric import choose_best_metric, resolve_custom_score
 from trainrig.train.checkpointing import Checkpointing, resumable_parts
 from trainrig.train.contributions import export_graphs, plugin_callbacks
@@ -40,6 +41,7 @@ from trainrig.train.fit_loop import FitLoop
 from trainrig.train.params import TrainerParams
 from trainrig.train.run_params import params_tree
 from trainrig.train.setup import RunParts, set_up
+from trainrig.user_code import calling
 
 
 class Trainer:
@@ -73,8 +75,9 @@ class Trainer:
             data=data,
             plugin_params=resolved,
             params_tree=params_tree(params, model, data, self.plugins, resolved),
-            tensorboard_handler=model._create_tensorboard_handler(),
         )
+        with calling(model, "_create_tensorboard_handler"):
+            self.context.tensorboard_handler = model._create_tensorboard_handler()
         self.parts: RunParts | None = None
 
     # --- what callers read ----------------------------------------------------------------------
@@ -170,16 +173,29 @@ class Trainer:
         """Run the whole experiment and return the history ``{log name: [value per epoch]}``.
 
         With ``resume=True`` the run continues from the newest usable checkpoint in ``output_dir``
-        (from the start if there is none); a finished run returns its history at once.
+        (from the start if there is none); a finished run returns its history at once. The output
+        directory is locked for the whole call (one process per run, see :mod:`trainrig.run_lock`).
         """
         self.context.resumed = resume
         if not resume:
-            self._check_output_dir()
+            self._check_output_dir()  # answer at once, before any set-up
+        created = self.run_dir.create()
+        try:
+            with RunLock(self.run_dir.root):
+                return self._train_locked(resume)
+        finally:
+            self.run_dir.remove_if_unused(created)
+
+    def _train_locked(self, resume: bool) -> dict[str, list[float]]:
+        if not resume:
+            self._check_output_dir()  # again: no other process can start a run here now
         self.prepare()
         position = self.checkpoints.restore_latest() if resume else Position.start()
         if position.finished:
             print(f"the run in {self.run_dir.root} has already finished; nothing to resume")
             return self.history
+        if not resume and self.params.overwrite:
+            self._clear_previous_run()
         self._write_params()
         try:
             self.plugins.call("trainrig_run_start", trainer=self.context)
@@ -222,8 +238,12 @@ class Trainer:
                 "choose another --trainer.output_dir or pass --trainer.overwrite true"
             )
 
+    def _clear_previous_run(self) -> None:
+        removed = self.run_dir.clear_previous_run()
+        if removed and self.params.progress != "none":
+            print(f"overwrite: removed the previous run's {', '.join(removed)} from {self.run_dir.root}", flush=True)
+
     def _write_params(self) -> None:
-        self.run_dir.root.mkdir(parents=True, exist_ok=True)
         self.run_dir.params_json.write_text(dumps(self.params_dict()))
 
     def _export_final(self) -> None:
