@@ -37,6 +37,7 @@ _LAZY = {
     "TensorBoardDataHandler": "trainrig.tensorboard.handler",
     "TrainrigCallback": "trainrig.callbacks.base",
     "load_model": "trainrig.export.loader",
+    "model_path": "trainrig.export.loader",
 }
 
 __all__ = [
@@ -63,6 +64,7 @@ __all__ = [
     "get_variable",
     "hookimpl",
     "load_model",
+    "model_path",
 ]
 
 
@@ -80,7 +82,7 @@ if TYPE_CHECKING:
     from trainrig.data.arrays import ArraySequence
     from trainrig.data.augmentation import DataAugmentationSequence
     from trainrig.data.base import DataBase
-    from trainrig.export.loader import load_model
+    from trainrig.export.loader import load_model, model_path
     from trainrig.model.base import ModelBase
     from trainrig.model.graph_base import GraphBase
     from trainrig.model.multi_metric import MultiMetric

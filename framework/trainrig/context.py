@@ -13,7 +13,8 @@ always (from construction)                             ``params``, ``run_dir``, 
 ``trainrig_train_sequence`` / ``_val_sequence``        ``strategy``
 ``trainrig_register_export_graphs`` and later          ``keras_model``, ``optimizer``, ``steps_per_epoch``,
                                                        ``prediction``, ``custom_score``, ``best``
-``trainrig_register_callbacks`` and later              ``exporter`` (its ``graphs``)
+``trainrig_register_callbacks`` and later              ``exporter`` (its ``graphs``), ``freeze``
+``trainrig_run_start`` and later                       ``pre_fit_cache``
 after each validation (callbacks' ``on_epoch_end``)    ``validation`` (its logs, predictions, sample batch)
 =====================================================  ==================================================
 
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
     from trainrig.run_dir import RunDir
     from trainrig.tensorboard.handler import TensorBoardDataHandler
     from trainrig.train.best_metric import BestMetric
+    from trainrig.train.freeze import FreezeState
     from trainrig.train.params import TrainerParams
 
 
@@ -93,6 +95,11 @@ class RunContext:
     """Writes ``best/`` and ``export/``; ``exporter.graphs`` are the run's export graphs."""
 
     validation: ValidationResult | None = None
+
+    freeze: FreezeState | None = None
+    """With freeze training: the frozen layers and the last change (``frozen_layers``, ``changed_at_epoch``, ``change``)."""
+    pre_fit_cache: dict[str, Any] | None = None
+    """What the model's ``_pre_fit`` returned (kept in checkpoints)."""
 
     @property
     def validation_predictions(self) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 TOTAL_LOSS = "loss"
 LEARNING_RATE = "learning_rate"
+FROZEN_LAYERS = "frozen_layers"  # with freeze training: how many layers are frozen this epoch
 VALIDATION_PREFIX = "val_"
 SUITE_PREFIX = "Test "
 
-RESERVED_NAMES = (LEARNING_RATE,)
+RESERVED_NAMES = (LEARNING_RATE, FROZEN_LAYERS)
 RESERVED_PREFIXES = (VALIDATION_PREFIX, SUITE_PREFIX)
 
 

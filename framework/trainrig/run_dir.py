@@ -2,7 +2,7 @@
 
 trainrig writes only these entries of ``OUTPUT/``: ``params.json``, ``metrics.jsonl``,
 ``checkpoints/``, ``best/``, ``export/``, ``tensorboard/``, the lock file ``.trainrig.lock`` and,
-while it works, hidden staging entries beginning with ``.export.``, ``.best.`` or ``.ckpt-`` and a
+while it works, hidden staging entries beginning with ``.export.``, ``.best.`` or ``.metrics.jsonl.`` and a
 ``STOP`` request. ``--trainer.overwrite true`` removes exactly those of a previous run (the lock
 file excepted) and nothing else: files a plugin or the user put there stay.
 """
@@ -18,7 +18,7 @@ from trainrig.errors import TrainrigError
 from trainrig.run_lock import LOCK_FILE
 
 _OWNED = ("params.json", "metrics.jsonl", "checkpoints", "best", "export", "tensorboard", "STOP")
-_OWNED_HIDDEN_PREFIXES = (".export.", ".best.", ".trainrig-overwritten-")
+_OWNED_HIDDEN_PREFIXES = (".export.", ".best.", ".metrics.jsonl.", ".trainrig-overwritten-")
 _ASIDE = ".trainrig-overwritten-"
 
 

@@ -91,10 +91,38 @@ def test_suite_lands_in_metrics_jsonl_and_the_validation_run(binary_run):
     assert "Test ROC AUC" not in tensorboard_tensors(out / "tensorboard" / "train")
 
 
+# Early stopping: a deterministic run (seed 0, lr 0.03, patience 1, min_delta 0) whose monitors disagree on
+# when to stop (Test ROC AUC first fails to improve at epoch 4, Test Accuracy at epoch 3, val_loss keeps
+# improving). The stop epoch must be the one the monitored key's own values imply, and no other candidate
+# may imply it too, so the test fails if another key (or none) decides the stop.
+STOPPING_RUN = dict(epochs=6, learning_rate=0.03, deterministic=True, seed=0, print_samples=0)
+
+
+def stop_epoch(values: list[float], greater: bool, patience: int) -> int | None:
+    """The epoch (1-based) after which keras' EarlyStopping (min_delta 0) stops on ``values``, or ``None``."""
+    best, wait = None, 0
+    for epoch, value in enumerate(values, 1):
+        wait += 1
+        if best is None or (value > best if greater else value < best):
+            best, wait = value, 0
+        elif wait >= patience:
+            return epoch
+    return None
+
+
+def assert_stopped_by(history: dict, monitor: str, greater: bool, patience: int, epochs: int) -> None:
+    ran = len(history["loss"])
+    assert ran < epochs, f"no early stop: {monitor} = {history[monitor]}"
+    assert stop_epoch(history[monitor], greater, patience) == ran, history[monitor]
+    others = {"Test Accuracy": True, "val_loss": False, "loss": False}
+    for other, other_greater in others.items():  # the run tells the monitors apart
+        assert stop_epoch(history[other], other_greater, patience) != ran, (other, history[other])
+
+
 def test_early_stopping_on_test_roc_auc_with_mode_from_get_variable(tmp_path):
     class Stopper(keras.callbacks.EarlyStopping):
         def __init__(self):
-            super().__init__(monitor="Test ROC AUC", patience=1, min_delta=1.0)  # nothing improves by 1.0
+            super().__init__(monitor="val_loss", mode="min", patience=1, min_delta=0.0)  # replaced below
 
         def on_train_begin(self, logs=None):
             self.monitor = trainrig.get_variable("MODEL_METRIC")
@@ -103,19 +131,19 @@ def test_early_stopping_on_test_roc_auc_with_mode_from_get_variable(tmp_path):
             super().on_train_begin(logs)
 
     stopper = Stopper()
-    params = make_params(tmp_path / "run", epochs=6, best_metric="Test ROC AUC", print_samples=0)
+    params = make_params(tmp_path / "run", best_metric="Test ROC AUC", **STOPPING_RUN)
     history = trainrig.Trainer(params, BinaryClassifier(), TinyData(), callbacks=[stopper]).train()
     assert stopper.monitor == "Test ROC AUC" and stopper.mode == "max"
-    assert len(history["loss"]) == 2  # epoch 1 sets the best, epoch 2 does not beat it by 1.0: stop
+    assert_stopped_by(history, "Test ROC AUC", greater=True, patience=1, epochs=STOPPING_RUN["epochs"])
 
 
 def test_built_in_early_stopping_follows_the_best_metric(tmp_path):
     params = make_params(
-        tmp_path / "run", epochs=6, best_metric="ROC AUC", print_samples=0,
-        early_stopping=trainrig.TrainerParams().early_stopping.__class__(patience=2, min_delta=1.0),
+        tmp_path / "run", best_metric="ROC AUC", **STOPPING_RUN,
+        early_stopping=trainrig.TrainerParams().early_stopping.__class__(patience=1),
     )
     history = trainrig.Trainer(params, BinaryClassifier(), TinyData()).train()
-    assert len(history["loss"]) == 3
+    assert_stopped_by(history, "Test ROC AUC", greater=True, patience=1, epochs=STOPPING_RUN["epochs"])
 
 
 def test_regression_suite_and_custom_score_from_the_model(tmp_path):

@@ -1,9 +1,11 @@
 """A digits run for the resume tests, run in a subprocess: ``python resume_script.py OUT MODE [OPTIONS_JSON]``.
 
 MODE: ``full`` (train), ``resume`` (Trainer.resume), ``kill-batch:N`` (SIGKILL itself at training batch
-N), ``kill-save:N`` (SIGKILL itself in the middle of writing its N-th checkpoint), ``term-batch:N``
-(SIGTERM itself at batch N: a graceful stop), ``stopfile-batch:N`` (create OUT/STOP at batch N),
-``fail-save:N`` (the N-th checkpoint write fails: disk full).
+N), ``kill-epoch-end:N`` (SIGKILL itself in ``on_epoch_end`` of epoch N, after every base callback's
+``on_epoch_end`` and before the epoch checkpoint), ``kill-save:N`` (SIGKILL itself in the middle of
+writing its N-th checkpoint), ``term-batch:N`` (SIGTERM itself at batch N: a graceful stop),
+``stopfile-batch:N`` (create OUT/STOP at batch N), ``fail-save:N`` (the N-th checkpoint write fails:
+disk full).
 OPTIONS: TrainerParams overrides, plus ``"lr_counter": true`` for seed 004's per-batch LR callback.
 Prints ``HASH <sha256 of the exported weights>`` and ``EPOCHS <n>`` at the end.
 """
@@ -57,6 +59,18 @@ class AtBatch(keras.callbacks.Callback):
             self.action()
 
 
+class AtEpochEnd(keras.callbacks.Callback):
+    """Placed after the base callbacks (user callbacks come last): acts once they have all seen epoch ``at``."""
+
+    def __init__(self, at: int, action):
+        super().__init__()
+        self.at, self.action = at, action
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch + 1 == self.at:
+            self.action()
+
+
 def kill_during_save(nth: int) -> None:
     original, calls = store.np.savez, {"n": 0}
 
@@ -92,6 +106,8 @@ def main() -> None:
     action, _, n = mode.partition(":")
     if action == "kill-batch":
         callbacks.append(AtBatch(int(n), lambda: os.kill(os.getpid(), signal.SIGKILL)))
+    elif action == "kill-epoch-end":
+        callbacks.append(AtEpochEnd(int(n), lambda: os.kill(os.getpid(), signal.SIGKILL)))
     elif action == "term-batch":
         callbacks.append(AtBatch(int(n), lambda: os.kill(os.getpid(), signal.SIGTERM)))
     elif action == "stopfile-batch":

@@ -13,6 +13,8 @@ import numpy as np
 import pytest
 
 import trainrig
+from trainrig.checkpoint.store import CheckpointStore
+from trainrig.tensorboard.writers import read_events
 
 SCRIPT = Path(__file__).with_name("resume_script.py")
 EXIT_STOPPED = 3
@@ -89,13 +91,36 @@ def test_sigkill_then_resume_gives_identical_weights(mode, tmp_path, reference):
 
 
 def scalar_steps(directory: Path, tag: str) -> list[int]:
-    import tensorflow as tf
-
+    """Every step ``tag`` was written at, duplicates included."""
     steps = []
     for path in sorted(directory.glob("events.out.tfevents.*")):
-        for event in tf.compat.v1.train.summary_iterator(str(path)):
+        for event in read_events(path):
             steps += [event.step for value in event.summary.value if value.tag == tag]
     return sorted(steps)
+
+
+def metrics_records(run_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_kill_between_epoch_callbacks_and_epoch_checkpoint_keeps_each_epoch_once(tmp_path, reference):
+    """SIGKILL in the last callback's on_epoch_end of epoch 2: metrics.jsonl already holds epoch 2, the
+    newest checkpoint does not (it is the step-40 one, mid-epoch 2). The resume cuts the file back to the
+    checkpoint and the file ends as an uninterrupted run's, each epoch once."""
+    out = tmp_path / "run"
+    first = run(out, "kill-epoch-end:2")
+    assert first.returncode == -9, (first.returncode, first.stderr[-3000:])
+    assert [r["epoch"] for r in metrics_records(out)] == [1, 2]  # epoch 2 written, its checkpoint not
+    newest = CheckpointStore(out / "checkpoints").load_latest()
+    assert newest[2]["position"]["epoch"] == 1  # the checkpoint is before epoch 2's end
+    resumed = result_of(run(out, "resume"))
+    expected = reference()
+    assert [r["epoch"] for r in metrics_records(out)] == [1, 2, 3]
+    assert metrics_records(out) == metrics_records(Path(expected["out"]))
+    assert (out / "metrics.jsonl").read_bytes() == (Path(expected["out"]) / "metrics.jsonl").read_bytes()
+    assert resumed["hash"] == expected["hash"] and resumed["history"] == expected["history"]
+    for run_name in ("train", "validation"):
+        assert scalar_steps(out / "tensorboard" / run_name, "loss") == [1, 2, 3]
 
 
 def test_a_failed_checkpoint_write_stops_the_run_and_keeps_the_previous_one(tmp_path, reference):
@@ -133,8 +158,7 @@ def test_early_stopping_mid_patience_resumes_exactly(tmp_path, reference):
 def test_corrupt_newest_checkpoint_falls_back_to_the_previous_one(tmp_path, reference):
     out = tmp_path / "run"
     assert run(out, "kill-batch:25").returncode == -9
-    checkpoints = sorted((out / "checkpoints").iterdir(), key=lambda p: int(p.name.split("-")[1]))
-    newest = checkpoints[-1]
+    newest = CheckpointStore(out / "checkpoints").list()[-1][1]
     data = (newest / "arrays.npz").read_bytes()
     (newest / "arrays.npz").write_bytes(data[:100] + bytes([data[100] ^ 0xFF]) + data[101:])
     resumed = run(out, "resume")
@@ -155,26 +179,27 @@ def test_graceful_stop_writes_a_checkpoint_and_says_how_to_resume(mode, tmp_path
 
 
 def test_cli_graceful_stop_exit_status_and_resume(tmp_path):
+    """A plugin's callback creates STOP at the end of global step 5 (of 2 epochs): the run stops there,
+    whatever the machine's speed, with exit status 3 and a checkpoint at step 5; resume finishes it."""
+    from stop_file_plugin import STOP_AT_STEP
+
     out = tmp_path / "run"
     base = [sys.executable, "-m", "trainrig"]
     train = base + ["train", "--model", "trainrig_digits.model:DigitsModel", "--data", "trainrig_digits.data:DigitsData",
                     "--model.filters", "4", "--trainer.epochs", "2", "--trainer.output_dir", str(out),
-                    "--trainer.progress", "none"]
-    (out).mkdir(parents=True)
-    process = subprocess.Popen(train, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    import time
-
-    deadline = time.monotonic() + 120
-    while not (out / "checkpoints").exists() and time.monotonic() < deadline:
-        time.sleep(0.2)
-    (out / "STOP").touch()
-    _, stderr = process.communicate(timeout=300)
-    assert process.returncode == EXIT_STOPPED, stderr
-    assert stderr.strip().splitlines()[-1].startswith("trainrig train: stopped by STOP file")
-    resumed = subprocess.run(base + ["resume", str(out)], capture_output=True, text=True, timeout=300)
-    assert resumed.returncode == 0, resumed.stderr
+                    "--trainer.progress", "none", "--plugin", "stop_file_plugin"]
+    pythonpath = os.pathsep.join([str(SCRIPT.parent), *filter(None, [os.environ.get("PYTHONPATH")])])
+    env = {**os.environ, "PYTHONPATH": pythonpath, "TRAINRIG_LOAD_PLUGINS": ""}
+    stopped = subprocess.run(train, capture_output=True, text=True, timeout=600, env=env)
+    assert stopped.returncode == EXIT_STOPPED, stopped.stderr[-3000:]
+    assert stopped.stderr.strip().splitlines()[-1].startswith("trainrig train: stopped by STOP file at epoch 1, step 5")
+    assert [step for step, _ in CheckpointStore(out / "checkpoints").list()] == [STOP_AT_STEP]
+    assert not (out / "STOP").exists() and not (out / "export").exists()
+    resumed = subprocess.run(base + ["resume", str(out)], capture_output=True, text=True, timeout=600, env=env)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert (out / "export" / "default.keras").is_file()
-    again = subprocess.run(base + ["resume", str(out)], capture_output=True, text=True, timeout=300)
+    assert [r["epoch"] for r in metrics_records(out)] == [1, 2]
+    again = subprocess.run(base + ["resume", str(out)], capture_output=True, text=True, timeout=600, env=env)
     assert again.returncode == 0 and "has already finished" in again.stdout
 
 

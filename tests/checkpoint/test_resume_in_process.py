@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import trainrig
+from trainrig.checkpoint.store import CheckpointStore
 
 from fixtures_pkg.helpers import make_params
 from fixtures_pkg.replay import ReplayData
@@ -60,10 +61,14 @@ def test_resuming_a_finished_run_returns_its_history(tmp_path, capsys):
 
 
 def test_checkpoints_keep_the_newest_k(tmp_path):
+    # step 12 (the last) gets three checkpoints: the step one, the epoch-end one and the finished one;
+    # the rewrites of a step are ckpt-12.1, ckpt-12.2 (nothing is deleted before its successor is in place)
     out = tmp_path / "run"
-    trainrig.Trainer(params(out, checkpoint_every_steps=1, keep_checkpoints=2), DropoutClassifier(), ReplayData()).train()
+    trainrig.Trainer(params(out, checkpoint_every_steps=1, keep_checkpoints=4), DropoutClassifier(), ReplayData()).train()
     names = sorted(p.name for p in (out / "checkpoints").iterdir())
-    assert names == ["ckpt-11", "ckpt-12"]
+    assert names == ["ckpt-11", "ckpt-12", "ckpt-12.1", "ckpt-12.2"]
+    path, _, state = CheckpointStore(out / "checkpoints").load_latest()
+    assert path.name == "ckpt-12.2" and state["position"]["finished"] is True
 
 
 def test_checkpoints_hold_data_only(tmp_path):

@@ -63,8 +63,21 @@ print(json.dumps(report))
 
 
 class Exported:
-    def __init__(self, root, data, predictions, report, reloaded):
+    def __init__(self, root, data, predictions, report, reloaded, per_epoch):
         self.root, self.data, self.predictions, self.report, self.reloaded = root, data, predictions, report, reloaded
+        self.per_epoch = per_epoch  # the model's validation predictions at the end of each epoch
+
+
+class PredictionsPerEpoch(keras.callbacks.Callback):
+    """Runs after BestModel (user callbacks come last): the weights it exported at this epoch end, if it did."""
+
+    def __init__(self, x):
+        super().__init__()
+        self.x, self.predictions = x, []
+
+    def on_epoch_end(self, epoch, logs=None):
+        outputs = self.model({"x": self.x}, training=False)
+        self.predictions.append({k: keras.ops.convert_to_numpy(v) for k, v in outputs.items()})
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +85,10 @@ def exported(tmp_path_factory):
     base = tmp_path_factory.mktemp("export")
     root = base / "run"
     data = TinyData()
-    trainer = trainrig.Trainer(make_params(root, epochs=EPOCHS, learning_rate=0.01), TinyModel(MODEL_PARAMS), data)
+    per_epoch = PredictionsPerEpoch(data.x_val)
+    trainer = trainrig.Trainer(
+        make_params(root, epochs=EPOCHS, learning_rate=0.01), TinyModel(MODEL_PARAMS), data, callbacks=[per_epoch]
+    )
     history = trainer.train()
     assert read_manifest(root / "best")["epoch"] == int(np.argmin(history["val_loss"])) + 1
     predictions = {
@@ -82,7 +98,7 @@ def exported(tmp_path_factory):
     stdout = run_python(RELOAD, str(root), str(base / "x.npy"), str(base / "out.npz"))
     with np.load(base / "out.npz") as npz:
         reloaded = dict(npz)
-    return Exported(root, data, predictions, last_json_line(stdout), reloaded)
+    return Exported(root, data, predictions, last_json_line(stdout), reloaded, per_epoch.predictions)
 
 
 def _assert_same(reloaded: dict, tag: str, predictions: dict):
@@ -116,13 +132,14 @@ def test_load_model_on_run_dir_in_fresh_process(exported):
 
 
 def test_load_model_on_best_in_fresh_process(exported):
-    # the best epoch was the last one (checked in the fixture when it is so) or an earlier one
-    manifest = read_manifest(exported.root / "best")
-    if manifest["epoch"] == EPOCHS:
-        _assert_same(exported.reloaded, "best", exported.predictions)
-    else:  # pragma: no cover - depends on the run; then compare with an in-process reload
-        in_process = trainrig.load_model(exported.root / "best").predict({"x": exported.data.x_val}, verbose=0)
-        _assert_same(exported.reloaded, "best", in_process)
+    """best/ reloaded in a fresh process predicts what the model predicted at the end of the best epoch
+    (whichever epoch that was), and not what it predicted at any other epoch."""
+    best_epoch = read_manifest(exported.root / "best")["epoch"]
+    assert len(exported.per_epoch) == EPOCHS and 1 <= best_epoch <= EPOCHS
+    _assert_same(exported.reloaded, "best", exported.per_epoch[best_epoch - 1])
+    for epoch, predictions in enumerate(exported.per_epoch, 1):  # the epochs are told apart
+        if epoch != best_epoch:
+            assert not np.allclose(predictions["z"], exported.per_epoch[best_epoch - 1]["z"], rtol=1e-6, atol=1e-6)
 
 
 def test_load_model_on_keras_file_in_fresh_process(exported):

@@ -15,6 +15,7 @@ from fixtures_pkg.helpers import (
     finish,
     last_json_line,
     make_params,
+    run_python,
     start_python,
     tensorboard_tensors,
     tree_snapshot,
@@ -242,16 +243,38 @@ def test_steps_per_execution_same_iterations_and_result(tiny_params):
 # --- strategies and data sources -----------------------------------------------------------------
 
 
-def test_mirrored_strategy_trains_on_cpu(tiny_params, tiny_data):
-    params = tiny_params("run", epochs=3, strategy="mirrored", learning_rate=0.05)
-    trainer = trainrig.Trainer(params, PlainModel(), tiny_data)
-    history = trainer.train()
-    assert trainer.parts.strategy.num_replicas_in_sync >= 1
-    assert type(trainer.parts.strategy).__name__ == "MirroredStrategy"
-    assert int(keras.ops.convert_to_numpy(trainer.optimizer.iterations)) == 3 * STEPS
+MIRRORED_RUN = """
+import json, sys
+import keras, trainrig
+from fixtures_pkg.helpers import make_params
+from fixtures_pkg.tinymodels import PlainModel, TinyData
+
+params = make_params(sys.argv[1], epochs=3, strategy="mirrored", devices=2, learning_rate=0.05)
+trainer = trainrig.Trainer(params, PlainModel(), TinyData())
+history = trainer.train()
+strategy = trainer.parts.strategy
+print(json.dumps({
+    "strategy": type(strategy).__name__,
+    "replicas": strategy.num_replicas_in_sync,
+    "devices": list(strategy.extended.worker_devices),
+    "iterations": int(keras.ops.convert_to_numpy(trainer.optimizer.iterations)),
+    "history": history,
+}))
+"""
+
+
+def test_mirrored_strategy_trains_on_two_cpu_replicas(tmp_path, tiny_data):
+    # trainer.devices 2 splits the CPU into 2 logical devices, which needs a fresh process
+    output_dir = tmp_path / "run"
+    result = last_json_line(run_python(MIRRORED_RUN, str(output_dir)))
+    assert result["strategy"] == "MirroredStrategy"
+    assert result["replicas"] == 2
+    assert [d.rsplit("/", 1)[-1] for d in result["devices"]] == ["device:CPU:0", "device:CPU:1"]
+    assert result["iterations"] == 3 * STEPS
+    history = result["history"]
+    assert all(np.isfinite(v).all() for v in history.values())
     assert history["val_loss"][-1] < history["val_loss"][0]
-    assert history["val_loss"][-1] == pytest.approx(val_losses_of(trainer.keras_model, tiny_data)["loss"], rel=1e-5)
-    exported = trainrig.load_model(params.output_dir)
+    exported = trainrig.load_model(output_dir)  # the final weights
     assert val_losses_of(exported, tiny_data)["loss"] == pytest.approx(history["val_loss"][-1], rel=1e-5)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import tensorflow as tf
 from tensorboard.plugins.hparams import api as hparams_api
 
 from trainrig.callbacks.base import TrainrigCallback
@@ -17,7 +18,9 @@ class TensorBoardLogger(TrainrigCallback):
     to the ``train`` run and the validation values (``val_*`` without the prefix, ``Test *``) to the
     ``validation`` run under the same tag, so TensorBoard overlays them. The run's params are logged
     as hparams. The model's :class:`~trainrig.TensorBoardDataHandler` writes its outputs of the
-    first validation batch into the ``validation`` run.
+    first validation batch into the ``validation`` run. With freeze training, each change of the frozen
+    layers is written as text ``freeze`` into the ``train`` run at its epoch (and ``frozen_layers``,
+    their count, as a scalar).
     """
 
     def __init__(self, context):
@@ -55,7 +58,15 @@ class TensorBoardLogger(TrainrigCallback):
         self._write_epoch_scalars(step, logs or {})
         if fresh:
             self._write_handler_outputs(step)
+            self._write_freeze_change(epoch, step)
         self.writers.flush()
+
+    def _write_freeze_change(self, epoch: int, step: int) -> None:
+        """With freeze training: the change made at this epoch's start, as text ``freeze`` in the train run."""
+        freeze = self.context.freeze
+        if freeze is not None and freeze.changed_at_epoch == epoch:
+            with self.writers.train.as_default():
+                tf.summary.text("freeze", f"epoch {epoch + 1}: {freeze.change}", step=step)
 
     def _write_handler_outputs(self, step: int) -> None:
         batch = self.context.validation_batch

@@ -2,9 +2,20 @@
 
 A checkpoint is a directory ``checkpoints/ckpt-<global step>/`` holding ``arrays.npz`` (numpy arrays,
 read back with ``allow_pickle=False``), ``state.json`` and ``checksums.json`` (sha256 of both). It
-is written into a temporary directory beside it, every file fsynced, then renamed into place and
-the parent directory fsynced: a kill at any instant leaves either the old set of checkpoints or the
-new one. A checkpoint whose files do not match their checksums is reported and skipped.
+is written into a hidden staging directory beside it (``.ckpt-…``), every file fsynced, then renamed
+to a name no entry has yet and the parent directory fsynced: a kill at any instant leaves either the
+old set of checkpoints or the new one. A checkpoint whose files do not match their checksums is
+reported and skipped.
+
+Nothing is ever deleted before its replacement is in place. A second checkpoint at a step that
+already has one (the finished checkpoint after the last epoch's, an epoch-end checkpoint right after
+a step checkpoint) is written as ``ckpt-<step>.<n>`` (``n`` = 1, 2, …), never over the existing
+directory; checkpoints are ordered by ``(step, n)``, so the rewrite is the newer one, and pruning
+removes the oldest beyond the newest ``keep`` only after the new one is on disk.
+
+Staging directories are made with :func:`make_staging_dir` (``os.mkdir``, which applies the process's
+umask): no helper here or in the exporter reads or changes the process-wide umask, which would race
+with other threads (the checkpoint thread writes while the main thread exports).
 
 :meth:`CheckpointStore.save_async` writes in a background thread (one write at a time, in order)
 so training goes on while a large checkpoint reaches the disk; a failed write is raised at the next
@@ -17,8 +28,8 @@ import hashlib
 import json
 import os
 import re
+import secrets
 import shutil
-import tempfile
 import warnings
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -28,7 +39,25 @@ import numpy as np
 from trainrig.errors import TrainrigError
 
 ARRAYS, STATE, CHECKSUMS = "arrays.npz", "state.json", "checksums.json"
-_NAME = re.compile(r"^ckpt-(\d+)$")
+_NAME = re.compile(r"^ckpt-(\d+)(?:\.(\d+))?$")
+
+
+def make_staging_dir(parent: Path, prefix: str) -> Path:
+    """Create a new, uniquely named directory ``<parent>/<prefix><pid>-<random>`` and return it.
+
+    Made with ``os.mkdir(path, 0o777)``, so its mode follows the process's umask like any other
+    directory the run creates (``tempfile.mkdtemp`` would make it owner-only, and correcting that
+    needs the umask, which can only be read by changing it process-wide).
+    """
+    parent = Path(parent)
+    for _ in range(100):
+        path = parent / f"{prefix}{os.getpid()}-{secrets.token_hex(6)}"
+        try:
+            os.mkdir(path, 0o777)
+        except FileExistsError:
+            continue
+        return path
+    raise FileExistsError(f"no free staging directory name {prefix}… in {parent}")  # pragma: no cover
 
 
 def _sha256(path: Path) -> str:
@@ -60,6 +89,7 @@ class CheckpointStore:
         self.keep = keep
         self._writer: ThreadPoolExecutor | None = None
         self._pending: Future | None = None
+        self._swept = False
 
     def save_async(self, step: int, arrays: dict[str, np.ndarray], state: dict) -> None:
         """Like :meth:`save`, in the background; ``arrays`` must not change afterwards (pass copies)."""
@@ -87,44 +117,72 @@ class CheckpointStore:
                 self._writer = None
 
     def list(self) -> list[tuple[int, Path]]:
-        """``[(global step, path)]`` of the complete-looking checkpoints, oldest first."""
+        """``[(global step, path)]`` of the complete-looking checkpoints, oldest first.
+
+        Oldest first means by ``(step, n)``: ``ckpt-12`` < ``ckpt-12.1`` < ``ckpt-12.2`` < ``ckpt-13``.
+        """
+        return [(step, path) for (step, _), path in self._versions()]
+
+    def _versions(self) -> list[tuple[tuple[int, int], Path]]:
         if not self.directory.is_dir():
             return []
         found = []
         for path in self.directory.iterdir():
             match = _NAME.match(path.name)
             if match and path.is_dir():
-                found.append((int(match.group(1)), path))
+                found.append(((int(match.group(1)), int(match.group(2) or 0)), path))
         return sorted(found)
 
+    def _new_name(self, step: int) -> Path:
+        """``ckpt-<step>``, or ``ckpt-<step>.<n>`` with ``n`` above every existing version of that step."""
+        n = max((n for (s, n), _ in self._versions() if s == step), default=-1) + 1
+        while (path := self.directory / (f"ckpt-{step}.{n}" if n else f"ckpt-{step}")).exists() or path.is_symlink():
+            n += 1  # a stray entry of that name that is not a checkpoint: leave it alone
+        return path
+
     def save(self, step: int, arrays: dict[str, np.ndarray], state: dict) -> Path:
-        """Write checkpoint ``ckpt-<step>`` atomically; on any failure the previous ones stay intact."""
+        """Write checkpoint ``ckpt-<step>`` (``ckpt-<step>.<n>`` if that step has one) atomically.
+
+        On any failure the previous checkpoints stay intact; an existing checkpoint is never removed
+        or overwritten to make room for this one (only pruned, once this one is on disk).
+        """
         self.directory.mkdir(parents=True, exist_ok=True)
+        if not self._swept:
+            self._remove_stale_staging()
         final = self.directory / f"ckpt-{step}"
-        staging = Path(tempfile.mkdtemp(prefix=".ckpt-", dir=self.directory))
+        staging = None
         try:
+            staging = make_staging_dir(self.directory, ".ckpt-")
             np.savez(staging / ARRAYS, **arrays)
             (staging / STATE).write_text(json.dumps(state))
             checksums = {name: _sha256(staging / name) for name in (ARRAYS, STATE)}
             (staging / CHECKSUMS).write_text(json.dumps(checksums))
             for name in (ARRAYS, STATE, CHECKSUMS):
                 _fsync_file(staging / name)
-            if final.exists():
-                shutil.rmtree(final)
-            os.replace(staging, final)
+            final = self._new_name(step)
+            os.rename(staging, final)  # ``final`` does not exist: nothing is replaced
             _fsync_dir(self.directory)
         except OSError as e:
-            shutil.rmtree(staging, ignore_errors=True)
+            if staging is not None:
+                shutil.rmtree(staging, ignore_errors=True)
             raise TrainrigError(
                 f"writing checkpoint {final} failed ({e.strerror or e}); the previous checkpoints are intact"
             ) from None
         except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
+            if staging is not None:
+                shutil.rmtree(staging, ignore_errors=True)
             raise
         self._prune()
         return final
 
+    def _remove_stale_staging(self) -> None:
+        """Remove staging directories a killed writer left (a run is written by one process: its lock)."""
+        self._swept = True
+        for path in self.directory.glob(".ckpt-*"):
+            shutil.rmtree(path, ignore_errors=True)
+
     def _prune(self) -> None:
+        """Remove all but the newest ``keep`` checkpoints (by ``(step, n)``), oldest first."""
         for _, path in self.list()[: -self.keep]:
             shutil.rmtree(path, ignore_errors=True)
 

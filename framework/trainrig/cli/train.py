@@ -74,6 +74,8 @@ def run(argv: list[str]) -> int:
         print(json.dumps(trainer.params_dict(), indent=2))
         return 0
     history = trainer.train()
+    if trainer_params.freeze.dry_run:
+        return 0
     final = {name: values[-1] for name, values in history.items()}
     print(f"trained {epochs_recorded(history)} epochs; final: " + json.dumps(final))
     print(f"run directory: {trainer.run_dir.root}")

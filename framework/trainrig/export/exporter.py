@@ -1,15 +1,25 @@
-"""Write a set of graphs to a directory atomically: ``<graph>.keras``, ``<graph>/`` SavedModel, ``trainrig.json``."""
+"""Write a set of graphs to a directory atomically: ``<graph>.keras``, ``<graph>/`` SavedModel, ``trainrig.json``.
+
+An export is written into a hidden staging directory beside its target (``.export.…`` or
+``.best.…``, made with ``os.mkdir`` so its mode follows the umask; the process-wide umask is never
+read or changed), then swapped into place with :func:`_replace_dir`: on Linux one
+``renameat2(RENAME_EXCHANGE)`` call exchanges the two directories, so the target path names a
+complete export at every instant; the old export, now under the staging name, is removed afterwards.
+"""
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import json
 import os
 import shutil
-import tempfile
+import sys
 from pathlib import Path
 
 import keras
 
+from trainrig.checkpoint.store import make_staging_dir
 from trainrig.export.custom_objects import custom_objects_of
 
 MANIFEST = "trainrig.json"
@@ -36,8 +46,7 @@ class Exporter:
         """
         directory = Path(directory)
         directory.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
-        staging.chmod(0o777 & ~_umask())  # mkdtemp makes it owner-only; exports are read by servers too
+        staging = make_staging_dir(directory.parent, f".{directory.name}.")  # mode from the umask, like the files
         try:
             for name, graph in self.graphs.items():
                 graph.save(staging / f"{name}.keras")
@@ -61,24 +70,92 @@ class Exporter:
                 )
             except Exception as e:  # keep the graphs, report the plugin after the swap
                 plugin_error = e
-        _replace_dir(staging, directory)
+        try:
+            _replace_dir(staging, directory)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)  # the previous export (if any) is still in place
+            raise
         if plugin_error is not None:
             raise plugin_error
 
 
-def _umask() -> int:
-    current = os.umask(0)
-    os.umask(current)
-    return current
+_AT_FDCWD = -100
+_RENAME_EXCHANGE = 2
+_UNSUPPORTED = {errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.ENOTSUP}
+_renameat2_function = []  # [function or None] once looked up
+
+
+def _renameat2():
+    """libc's ``renameat2`` (Linux, glibc 2.28+ or musl 1.2.4+) through ctypes, or ``None``."""
+    if not _renameat2_function:
+        function = None
+        if sys.platform.startswith("linux"):
+            try:
+                function = getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None)
+            except OSError:  # pragma: no cover - no dynamic libc
+                function = None
+            if function is not None:
+                function.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+                function.restype = ctypes.c_int
+        _renameat2_function.append(function)
+    return _renameat2_function[0]
+
+
+def exchange_paths(a: Path, b: Path) -> bool:
+    """Atomically exchange two existing paths (``renameat2(RENAME_EXCHANGE)``); ``False`` where the
+    call or the file system does not support it (nothing was changed then); other errors raise."""
+    function = _renameat2()
+    if function is None:
+        return False
+    if function(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in _UNSUPPORTED:
+        return False
+    raise OSError(code, os.strerror(code), str(a), None, str(b))
 
 
 def _replace_dir(new: Path, target: Path) -> None:
-    """Swap ``new`` into place of ``target``; at every instant one complete copy exists on disk."""
-    old = None
-    if target.exists():
+    """Put the complete directory ``new`` in place of ``target`` (``new`` is consumed).
+
+    Where ``target`` exists it is exchanged with ``new`` in one ``renameat2(RENAME_EXCHANGE)`` call
+    (Linux 3.15+ on local file systems: ext4, xfs, btrfs, tmpfs, overlayfs…), so ``target`` names a
+    complete export at every instant; the old export, now at ``new``'s path, is removed afterwards. A
+    kill before the removal leaves it there under its hidden staging name, which ``--trainer.overwrite``
+    clears.
+
+    Fallback where renameat2 or RENAME_EXCHANGE is unavailable (other systems, some network file
+    systems): two renames, ``target`` aside to ``.<name>.old`` then ``new`` into place. That is not
+    atomic: between the two renames ``target`` is missing (a kill there leaves the previous export at
+    ``.<name>.old``, never a half-written one at ``target``), and a failure of the second rename moves
+    the old export back.
+    """
+    parent = target.parent
+    if not (target.exists() or target.is_symlink()):
+        os.rename(new, target)
+    elif exchange_paths(new, target):
+        shutil.rmtree(new, ignore_errors=True)
+    else:
         old = target.with_name(f".{target.name}.old")
         shutil.rmtree(old, ignore_errors=True)
         os.replace(target, old)
-    os.replace(new, target)
-    if old is not None:
+        try:
+            os.replace(new, target)
+        except BaseException:
+            os.replace(old, target)
+            raise
         shutil.rmtree(old, ignore_errors=True)
+    _fsync_dir(parent)
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # pragma: no cover - a directory that cannot be opened (some systems)
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover - file systems without directory fsync
+        pass
+    finally:
+        os.close(fd)

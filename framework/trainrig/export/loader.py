@@ -14,15 +14,24 @@ from trainrig.export.exporter import MANIFEST
 from trainrig.imports import import_object
 
 
-def resolve_export(path: str | Path, graph: str = "default") -> Path:
-    """The ``.keras`` file for a run dir, an export dir (``export/``, ``best/``) or a ``.keras`` file."""
+EXPORTS = {"final": "export", "best": "best"}
+
+
+def resolve_export(path: str | Path, graph: str = "default", weights: str = "final") -> Path:
+    """The ``.keras`` file of ``graph`` for a run directory (its final export, or with ``weights="best"``
+    its best model), an export directory (``OUTPUT/export``, ``OUTPUT/best``) or a ``.keras`` file.
+
+    ``trainrig.model_path(run_dir, weights="best")`` is where a run's best model is.
+    """
     path = Path(path)
+    if weights not in EXPORTS:
+        raise TrainrigError(f"weights must be {one_of(EXPORTS)}, got {weights!r}")
     if path.is_file():
         if path.suffix != ".keras":
             raise TrainrigError(f"{path} is not a .keras file; give a run directory, an export directory or a .keras file")
         return path
-    if (path / "export" / MANIFEST).is_file():
-        path = path / "export"
+    if (path / EXPORTS[weights] / MANIFEST).is_file():
+        path = path / EXPORTS[weights]
     if not (path / MANIFEST).is_file():
         raise TrainrigError(f"{path} is neither a run directory, an export directory (with {MANIFEST}) nor a .keras file")
     graphs = json.loads((path / MANIFEST).read_text())["graphs"]
@@ -31,14 +40,18 @@ def resolve_export(path: str | Path, graph: str = "default") -> Path:
     return path / f"{graph}.keras"
 
 
-def load_model(path: str | Path, graph: str = "default") -> keras.Model:
+model_path = resolve_export
+
+
+def load_model(path: str | Path, graph: str = "default", weights: str = "final") -> keras.Model:
     """Reload an exported graph (Keras safe mode stays on).
 
-    ``path`` is a run directory (its ``export/``), an export directory such as ``OUTPUT/best`` or a
-    ``<graph>.keras`` file. The custom classes recorded at export are imported by module path, so
-    the caller need not import them first; their modules must be importable.
+    ``path`` is a run directory (its ``export/``; ``weights="best"``: its ``best/``), an export
+    directory such as ``OUTPUT/best`` or a ``<graph>.keras`` file. The custom classes recorded at
+    export are imported by module path, so the caller need not import them first; their modules
+    must be importable.
     """
-    file = resolve_export(path, graph)
+    file = resolve_export(path, graph, weights)
     manifest_file = file.parent / MANIFEST
     if manifest_file.is_file():
         paths = json.loads(manifest_file.read_text()).get("custom_objects", {})

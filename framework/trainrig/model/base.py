@@ -100,6 +100,18 @@ class ModelBase(Generic[P]):
         """
         return None
 
+    # --- around the training --------------------------------------------------------------------
+
+    def _pre_fit(self, trainer) -> dict | None:
+        """Called once before the first epoch (not again on resume) with the run context; may return a
+        cache (JSON data and numpy arrays, e.g. statistics of the training data) that is saved with
+        every checkpoint and handed to :meth:`_post_fit`. Default: nothing."""
+        return None
+
+    def _post_fit(self, trainer, cache: dict) -> None:
+        """Called once after the last epoch, before the final export, with the run context and the
+        :meth:`_pre_fit` cache. Default: nothing."""
+
     # --- export --------------------------------------------------------------------------------
 
     @classmethod

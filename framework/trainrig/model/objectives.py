@@ -4,6 +4,13 @@
 before training, and then computes the named losses and their weighted total inside the step.
 :class:`MetricSet` holds one set of trackers (one for training, one for validation): a mean per loss,
 the keras metrics, the extended metrics and the multi-metrics, and reads them out as ``logs``.
+
+Under a strategy with several replicas each replica sees its own share (shard) of the global batch,
+and a share can be empty (a last batch smaller than the replica count). Every named loss is the
+mean over the replica's own rows, 0 for an empty share (never NaN), and the loss trackers weight it
+by the replica's row count, so an empty share counts nothing and the logged value is the mean over
+all rows, as on one device. :meth:`Objectives.replica_objective` weights the loss a replica
+differentiates so that the gradients the optimizer sums over replicas equal one device's.
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ import math
 from typing import Any
 
 import keras
+import tensorflow as tf
 from keras import ops
 
 from trainrig.errors import TrainrigError, one_of
@@ -36,6 +44,33 @@ def _check_names(kind: str, definitions: dict, targets: set[str], outputs: set[s
 def _batch_size(tree: dict[str, Any]):
     first = next(iter(tree.values()))
     return ops.cast(ops.shape(first)[0], "float32")
+
+
+def batch_rows(inputs: dict, targets: dict):
+    """The number of rows of this (replica's share of the) batch, as a float32 scalar; 0 for an empty share."""
+    return _batch_size(targets or inputs)
+
+
+def _replicas() -> int:
+    return tf.distribute.get_strategy().num_replicas_in_sync
+
+
+# Reductions after which a keras Loss multiplies its mean by 1 / num_replicas_in_sync inside a replica
+# (keras.src.losses.loss.scale_loss_for_distribution); trainrig undoes it and weights by rows itself.
+_KERAS_SCALED_REDUCTIONS = ("sum_over_batch_size", "mean", "mean_with_sample_weight")
+
+
+def _unscaled(loss_fn, value):
+    """``value`` of ``loss_fn`` without keras' own 1 / replicas scaling (a no-op on one replica)."""
+    replicas = _replicas()
+    if replicas > 1 and isinstance(loss_fn, keras.losses.Loss) and loss_fn.reduction in _KERAS_SCALED_REDUCTIONS:
+        return value * float(replicas)
+    return value
+
+
+def _mean(per_sample, rows):
+    """The mean of a ``[batch]`` tensor: 0, not NaN, for an empty batch (``divide_no_nan`` of the sum)."""
+    return ops.divide_no_nan(ops.sum(per_sample), rows)
 
 
 def _per_sample(kind: str, name: str, value, batch: int):
@@ -97,18 +132,50 @@ class Objectives:
         _check_names("multi-metric", model._multi_metric(), target_names, output_names)
 
     def losses(self, inputs: dict, targets: dict, outputs: dict, regularization: list) -> dict[str, Any]:
-        """Every named loss (a scalar each) and their weighted total under ``"loss"``."""
+        """Every named loss (a scalar each) and their weighted total under ``"loss"``.
+
+        Each named loss is the mean over this replica's rows and 0 when it has none: a keras Loss is
+        taken without keras' own ``1 / num_replicas_in_sync`` scaling, any other callable must return
+        the mean over the rows it is given, an extended loss is averaged here. The total adds the
+        regularization losses (``model.losses``) once.
+        """
+        rows = batch_rows(inputs, targets)
+        has_rows = rows > 0
         values = {}
         for name, d in self.loss_definitions.items():
-            values[name] = ops.cast(d.loss(targets[d.target], outputs[d.output]), "float32")
+            value = _unscaled(d.loss, ops.cast(d.loss(targets[d.target], outputs[d.output]), "float32"))
+            values[name] = ops.where(has_rows, value, ops.zeros_like(value))  # a user's mean of no rows is NaN
         extended = self.model._extended_loss({**inputs, **targets}, outputs) or {}
         for name, per_sample in extended.items():
-            values[name] = ops.mean(ops.cast(per_sample, "float32"))
-        total = sum(self.weights[name] * values[name] for name in self.loss_names)
+            values[name] = _mean(ops.cast(per_sample, "float32"), rows)
+        total = self._weighted_sum(values)
         if regularization:
-            total = total + ops.cast(sum(regularization), "float32")
+            total = total + self._regularization(regularization)
         values[TOTAL_LOSS] = total
         return values
+
+    def _weighted_sum(self, values: dict):
+        return sum(self.weights[name] * values[name] for name in self.loss_names)
+
+    @staticmethod
+    def _regularization(regularization: list):
+        return ops.cast(sum(regularization), "float32")
+
+    def replica_objective(self, values: dict, regularization: list, rows, global_rows, replicas: int):
+        """What one replica differentiates, given the ``values`` of :meth:`losses`.
+
+        The optimizer sums the replicas' gradients, so each replica's share of the data loss is
+        (sum of its per-sample losses) / (rows of the whole step) = ``mean * rows / global_rows``,
+        which gives one device's gradient for shares of any size, an empty one included (weight 0);
+        the regularization losses are divided by the replica count so they count once overall. On
+        one replica this is the total itself (the same bits as without a strategy).
+        """
+        if replicas == 1:
+            return values[TOTAL_LOSS]
+        objective = self._weighted_sum(values) * ops.divide_no_nan(rows, global_rows)
+        if regularization:
+            objective = objective + self._regularization(regularization) / float(replicas)
+        return objective
 
 
 class MetricSet:
@@ -148,7 +215,8 @@ class MetricSet:
         ]
 
     def update(self, inputs: dict, targets: dict, outputs: dict, losses: dict) -> None:
-        batch = _batch_size(targets or inputs)
+        """Add one batch (one replica's share of it): each loss weighted by its rows, 0 for an empty share."""
+        batch = batch_rows(inputs, targets)
         for name, tracker in self.loss_trackers.items():
             tracker.update_state(losses[name], sample_weight=batch)
         weights = self.model._sample_weights(inputs, targets) or {}

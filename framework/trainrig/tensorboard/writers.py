@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
+from typing import Iterator
 
 import tensorflow as tf
+from tensorboard.compat.proto.event_pb2 import Event
 
 from trainrig.log_keys import SUITE_PREFIX, VALIDATION_PREFIX
 from trainrig.params import flatten
@@ -45,18 +48,28 @@ def hparams_of(tree: dict) -> dict:
     return {name: value if isinstance(value, (bool, int, float, str)) else json.dumps(value) for name, value in flat.items()}
 
 
+def read_events(path) -> Iterator[Event]:
+    """The ``Event`` records of one event file, in order, up to the first incomplete or damaged one.
+
+    Read with ``tf.data.TFRecordDataset`` (what TensorFlow recommends in place of the deprecated
+    ``tf.compat.v1.train.summary_iterator`` / ``tf_record_iterator``) and parsed with TensorBoard's
+    ``Event`` proto. A file cut short by a kill ends in a partial record: the complete records before
+    it are yielded, the rest is skipped.
+    """
+    try:
+        for record in tf.data.TFRecordDataset(str(path)):
+            yield Event.FromString(record.numpy())
+    except tf.errors.DataLossError:  # truncated or corrupt record: the complete ones before it count
+        return
+
+
 def last_step(directory) -> int:
     """The highest step of any summary already written in a run directory (0 if none)."""
-    from pathlib import Path
-
     highest = 0
     for path in sorted(Path(directory).glob("events.out.tfevents.*")):
-        try:
-            for event in tf.compat.v1.train.summary_iterator(str(path)):
-                if event.summary.value:
-                    highest = max(highest, int(event.step))
-        except tf.errors.DataLossError:  # a file cut short by a kill: its complete records count
-            continue
+        for event in read_events(path):
+            if event.summary.value:
+                highest = max(highest, int(event.step))
     return highest
 
 

@@ -1,6 +1,7 @@
 """The epochs of a run: training steps, validation, the callbacks' epoch and batch events, checkpoints.
 
-The callbacks see the keras protocol: ``on_train_begin``; per epoch ``on_epoch_begin``,
+The callbacks see the keras protocol: ``on_train_begin``; per epoch (after freeze training has
+applied the epoch's frozen layers) ``on_epoch_begin``,
 ``on_train_batch_begin``/``_end`` around every execution of ``steps_per_execution`` steps (batch-end
 ``logs``: the running training averages), a validation pass (``on_test_*``), then ``on_epoch_end``
 with every training value, every validation value (``val_`` prefix) and ``learning_rate``;
@@ -9,7 +10,7 @@ with every training value, every validation value (``val_`` prefix) and ``learni
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Protocol
 
 import keras
 
@@ -19,6 +20,14 @@ from trainrig.log_keys import LEARNING_RATE
 from trainrig.train.checkpointing import Checkpointing
 from trainrig.train.environment import current_learning_rate
 from trainrig.train.setup import RunParts
+
+
+class EpochPhases(Protocol):
+    """What changes at epoch starts (freeze training, :mod:`trainrig.train.freeze`)."""
+
+    def begin_epoch(self, epoch: int, start_step: int) -> None: ...
+
+    def logs(self) -> dict[str, float]: ...
 
 
 class FitLoop:
@@ -36,11 +45,13 @@ class FitLoop:
         checkpoints: Checkpointing,
         epochs: int,
         steps_per_execution: int,
+        freezing: EpochPhases,
     ):
         self.parts = parts
         self.callbacks = callbacks
         self.validate = validate
         self.checkpoints = checkpoints
+        self.freezing = freezing
         self.epochs = epochs
         self.steps_per_execution = steps_per_execution
 
@@ -62,10 +73,16 @@ class FitLoop:
         parts, callbacks = self.parts, self.callbacks
         if start_step == 0:
             parts.train_metrics.reset()
+        self.freezing.begin_epoch(epoch, start_step)
         callbacks.on_epoch_begin(epoch)
         logs = self._train_steps(epoch, start_step)
         parts.train_source.epoch_end()
-        logs = {**logs, **self.validate().logs, LEARNING_RATE: current_learning_rate(parts.optimizer)}
+        logs = {
+            **logs,
+            **self.validate().logs,
+            LEARNING_RATE: current_learning_rate(parts.optimizer),
+            **self.freezing.logs(),
+        }
         callbacks.on_epoch_end(epoch, logs)
         self.checkpoints.after_epoch(epoch)
         return logs

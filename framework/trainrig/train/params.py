@@ -64,6 +64,58 @@ class ReduceLRParams:
 
 
 @define
+class FreezeParams:
+    """Freeze training: which layers train in which epochs (and the learning rate at each change)."""
+
+    schedule: list[dict] = field(
+        factory=list,
+        help='Strategy schedule: steps [{"epoch": E, "freeze": [patterns], "unfreeze": [patterns], "learning_rate": lr}] '
+        "applied at the start of epoch E (0-based), in order; every key but epoch optional. A pattern is a layer "
+        'name, a regular expression over layer paths ("encoder/.*") or "all".',
+    )
+    strategy: Literal["schedule", "round_robin", "random"] = field(
+        default="schedule",
+        help="schedule (the steps above); round_robin: every interval epochs the next count layers of layers are "
+        "frozen and the others released, cycling; random: every interval epochs a fresh seeded choice of count of them.",
+        validator=choice("schedule", "round_robin", "random"),
+    )
+    layers: list[str] = field(factory=list, help="Layer patterns that round_robin and random choose from (in order).")
+    count: int = field(default=1, help="Layers frozen at a time by round_robin and random.", validator=at_least(1))
+    interval: int = field(default=1, help="Epochs between two choices of round_robin and random.", validator=at_least(1))
+    dry_run: bool = field(
+        default=False, help="Print the phases (epochs, frozen layers of the real model, learning rates) and exit."
+    )
+
+
+@define
+class WarmStartParams:
+    """Start from the weights of a previous run or model instead of a fresh initialisation."""
+
+    path: str = field(
+        default="", help="A run directory, an exported .keras file or a Keras .weights.h5 file; empty = no warm start."
+    )
+    weights: Literal["best", "latest", "final"] = field(
+        default="best",
+        help="Of a run directory: its best model (best/), its newest checkpoint (latest) or its final export (final).",
+        validator=choice("best", "latest", "final"),
+    )
+    include: list[str] = field(
+        factory=list, help="Regular expressions over variable names: load only matching ones (empty = all)."
+    )
+    exclude: list[str] = field(factory=list, help="Regular expressions over variable names: never load these.")
+    rename: list[str] = field(
+        factory=list,
+        help='Rules "old_prefix=new_prefix": a source variable whose name starts with old_prefix loads into the '
+        "variable named new_prefix + the rest.",
+    )
+    allow_partial: bool = field(
+        default=False,
+        help="Load what matches and leave the rest at its initial value even when shapes differ or variables are "
+        "missing (else that is an error listing them).",
+    )
+
+
+@define
 class TrainerParams:
     """How to train: epochs, batches, optimizer, output directory, seed, distribution."""
 
@@ -104,8 +156,16 @@ class TrainerParams:
     keep_checkpoints: int = field(default=3, help="Newest checkpoints kept in OUTPUT/checkpoints.", validator=at_least(1))
     strategy: Literal["default", "mirrored"] = field(
         default="default",
-        help="tf.distribute strategy: default (one device) or mirrored (all local devices).",
+        help="tf.distribute strategy: default (one device) or mirrored (all local GPUs, or trainer.devices replicas).",
         validator=choice("default", "mirrored"),
+    )
+    devices: int = field(
+        default=0,
+        help="Replicas of strategy mirrored: N>0 = the first N GPUs, or N logical CPU devices when there is no GPU "
+        "(the CPU is split before TensorFlow initialises; a process already initialised with another count fails); "
+        "0 = all local GPUs, or the one CPU. Strategy default allows only 0 or 1. A batch is split across replicas "
+        "(a share may be empty); losses, metrics and gradients are weighted by rows, as on one device.",
+        validator=at_least(0),
     )
     progress: Literal["auto", "bar", "epoch", "none"] = field(
         default="auto",
@@ -134,3 +194,5 @@ class TrainerParams:
     reduce_lr: ReduceLRParams = field(factory=ReduceLRParams, help="Learning-rate reduction on a plateau.")
     augmentation: AugmentationParams = field(factory=AugmentationParams, help="Data augmentation of the training batches.")
     export: bool = field(default=True, help="Export the final model to OUTPUT/export at the end of training.")
+    freeze: FreezeParams = field(factory=FreezeParams, help="Freeze training: layers frozen and released by epoch.")
+    warm_start: WarmStartParams = field(factory=WarmStartParams, help="Warm start from a previous run or model.")

@@ -24,6 +24,7 @@ from trainrig.train.build import BuiltModel, build_model
 from trainrig.train.checks import check_first_batch, check_sample_weights, checked_prediction
 from trainrig.train.contributions import plugged_sequence
 from trainrig.train.environment import make_optimizer, make_strategy, seed_everything
+from trainrig.train.freeze import optimizer_variables
 from trainrig.train.params import TrainerParams
 from trainrig.train.steps import Steps
 from trainrig.user_code import calling
@@ -57,6 +58,15 @@ def check_params(params: TrainerParams) -> None:
     """Combinations of trainer params that cannot work together."""
     if params.reduce_lr.patience > 0 and params.lr_schedule != "constant":
         raise TrainrigError("trainer.reduce_lr needs trainer.lr_schedule constant (a schedule owns the learning rate)")
+    if params.lr_schedule != "constant" and any("learning_rate" in step for step in params.freeze.schedule):
+        raise TrainrigError(
+            "trainer.freeze.schedule learning_rate needs trainer.lr_schedule constant (a schedule owns the learning rate)"
+        )
+    if params.devices > 1 and params.strategy != "mirrored":
+        raise TrainrigError(
+            f"trainer.devices {params.devices} needs trainer.strategy mirrored; with trainer.strategy "
+            f"{params.strategy} (one device) trainer.devices must be 0 or 1"
+        )
 
 
 def _sources(
@@ -79,7 +89,7 @@ def set_up(
     """Build the run's parts (``context.strategy`` is set before the sequence hooks run)."""
     check_params(params)
     seed_everything(params.seed, params.deterministic)
-    strategy = context.strategy = make_strategy(params.strategy)
+    strategy = context.strategy = make_strategy(params.strategy, params.devices)
     train_source, val_source = _sources(params, data, plugins, context)
     with strategy.scope():
         built = build_model(model, train_source.signature)
@@ -88,7 +98,9 @@ def set_up(
         train_metrics = MetricSet(model, objectives)
         val_metrics = MetricSet(model, objectives)
         optimizer = make_optimizer(params, len(train_source))
-        optimizer.build(built.keras_model.trainable_variables)
+        freezing = params.freeze.schedule or params.freeze.strategy != "schedule"
+        # With freeze training every variable that may ever train gets its slots now, once.
+        optimizer.build(optimizer_variables(built.keras_model) if freezing else built.keras_model.trainable_variables)
     built.keras_model.optimizer = optimizer  # what keras callbacks read as self.model.optimizer
     check_sample_weights(model, train_metrics, first_batch)
     prediction = checked_prediction(model, first_batch, built.keras_model.output)

@@ -3,6 +3,12 @@
 Keras' ``Model.fit`` is not used: under ``MultiWorkerMirroredStrategy`` it fails in Keras 3 (keras
 issue 20585), while a ``tf.function`` step over Keras layers, optimizer and metrics run with
 ``strategy.run`` works under every strategy. ``steps_per_execution`` steps run inside one call.
+
+With several replicas every global batch is split into one share per replica; a share may be
+smaller than the others or empty (a batch of fewer rows than replicas). A replica's share of the
+loss is weighted by its rows over the rows of the whole step (an all-reduce), so training on any
+split gives the gradient one device gets from the whole batch, and empty shares add nothing to the
+losses, metrics or the gathered predictions (see :mod:`trainrig.model.objectives`).
 """
 
 from __future__ import annotations
@@ -10,7 +16,17 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from trainrig.model.objectives import TOTAL_LOSS, MetricSet, Objectives
+from trainrig.model.objectives import MetricSet, Objectives, batch_rows
+
+
+def _owned(batch):
+    """The batch copied into buffers of its own (``DeepCopy``); used only with several replicas.
+
+    A replica's share of a batch can alias the numpy arrays the sequence yielded (``ArraySequence``
+    yields views of the user's arrays); TensorFlow may then write an op's output into that buffer in
+    place, which was seen to overwrite the user's validation arrays now and then with 2 replicas on CPU.
+    """
+    return tf.nest.map_structure(lambda t: tf.raw_ops.DeepCopy(x=t), batch)
 
 
 class Steps:
@@ -44,21 +60,27 @@ class Steps:
     # --- one replica's work ----------------------------------------------------------------------
 
     def _train_step(self, batch):
-        inputs, targets = batch
         model = self.keras_model
+        replicas = self.strategy.num_replicas_in_sync
+        inputs, targets = _owned(batch) if replicas > 1 else batch
+        rows = global_rows = None
+        if replicas > 1:
+            rows = batch_rows(inputs, targets)
+            global_rows = tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, rows)
         with tf.GradientTape() as tape:
             outputs = model(inputs, training=True)
-            losses = self.objectives.losses(inputs, targets, outputs, model.losses)
-            # The optimizer sums gradients over replicas: scale so the sum is the mean.
-            scaled = losses[TOTAL_LOSS] / self.strategy.num_replicas_in_sync
+            regularization = model.losses
+            losses = self.objectives.losses(inputs, targets, outputs, regularization)
+            # The optimizer sums gradients over replicas: weight each replica's share by its rows.
+            objective = self.objectives.replica_objective(losses, regularization, rows, global_rows, replicas)
         variables = model.trainable_variables
-        gradients = tape.gradient(scaled, variables)
+        gradients = tape.gradient(objective, variables)
         pairs = [(g, v) for g, v in zip(gradients, variables) if g is not None]
         self.optimizer.apply([g for g, _ in pairs], [v for _, v in pairs])
         self.train_metrics.update(inputs, targets, outputs, losses)
 
     def _eval_step(self, batch):
-        inputs, targets = batch
+        inputs, targets = _owned(batch) if self.strategy.num_replicas_in_sync > 1 else batch
         outputs = self.keras_model(inputs, training=False)
         losses = self.objectives.losses(inputs, targets, outputs, self.keras_model.losses)
         self.val_metrics.update(inputs, targets, outputs, losses)

@@ -38,9 +38,12 @@ from trainrig.train.checkpointing import Checkpointing, resumable_parts
 from trainrig.train.contributions import export_graphs, plugin_callbacks
 from trainrig.train.evaluation import ValidationLoop
 from trainrig.train.fit_loop import FitLoop
+from trainrig.train.fit_stages import FitStages
+from trainrig.train.freeze import freeze_controller
 from trainrig.train.params import TrainerParams
 from trainrig.train.run_params import params_tree
 from trainrig.train.setup import RunParts, set_up
+from trainrig.train.warm_start import warm_start
 from trainrig.user_code import calling
 
 
@@ -121,7 +124,12 @@ class Trainer:
         if self.parts is not None:
             return self.context
         params, context = self.params, self.context
+        verbose = params.progress != "none"
         parts = set_up(params, self.model, self.data, self.plugins, context)
+        if params.warm_start.path and not context.resumed:
+            report = warm_start(params.warm_start, parts.keras_model)
+            if verbose:
+                print(report.summary(), flush=True)
         context.keras_model, context.optimizer = parts.keras_model, parts.optimizer
         context.steps_per_epoch, context.prediction = parts.steps_per_epoch, parts.prediction
         context.custom_score = resolve_custom_score(params.suite, self.model)
@@ -146,20 +154,35 @@ class Trainer:
             steps=parts.steps_per_epoch,
             verbose=0,
         )
+        self.freezing = freeze_controller(params, parts.keras_model, parts.optimizer, parts.steps.retrace, verbose)
+        context.freeze = getattr(self.freezing, "state", None)
+        self.stages = FitStages(context)
         self.checkpoints = Checkpointing(
             CheckpointStore(context.run_dir.checkpoints, keep=params.keep_checkpoints),
-            resumable_parts(parts, graphs, self.callbacks.callbacks),
+            resumable_parts(parts, graphs, [*self.callbacks.callbacks, self.stages, self.freezing]),
             parts.optimizer,
             params.checkpoint_every_steps,
             context.run_dir.root,
-            verbose=params.progress != "none",
+            verbose=verbose,
         )
         self.validation = ValidationLoop(parts, self.callbacks, params.steps_per_execution, params.print_samples)
         self.loop = FitLoop(
-            parts, self.callbacks, self.validate, self.checkpoints, params.epochs, params.steps_per_execution
+            parts,
+            self.callbacks,
+            self.validate,
+            self.checkpoints,
+            params.epochs,
+            params.steps_per_execution,
+            self.freezing,
         )
         self.parts = parts
         return context
+
+    def freeze_plan(self) -> str:
+        """The phases of freeze training resolved against the real model (what ``freeze.dry_run`` prints)."""
+        self.prepare()
+        plan = getattr(self.freezing, "plan", None)
+        return plan.describe() if plan is not None else "freeze training is off (trainer.freeze asks for no phase)"
 
     def validate(self) -> ValidationResult:
         """One validation pass; its result becomes ``context.validation`` (what epoch-end callbacks read)."""
@@ -177,6 +200,9 @@ class Trainer:
         directory is locked for the whole call (one process per run, see :mod:`trainrig.run_lock`).
         """
         self.context.resumed = resume
+        if self.params.freeze.dry_run:
+            print(self.freeze_plan())
+            return {}
         if not resume:
             self._check_output_dir()  # answer at once, before any set-up
         created = self.run_dir.create()
@@ -198,9 +224,11 @@ class Trainer:
             self._clear_previous_run()
         self._write_params()
         try:
+            self.stages.pre_fit()
             self.plugins.call("trainrig_run_start", trainer=self.context)
             with self.checkpoints.watching_for_stop():
                 self.loop.run(position)
+                self.stages.post_fit()
                 self._export_final()
                 self.checkpoints.finish(epochs_recorded(self.history))
         except BaseException as error:
