@@ -46,3 +46,14 @@ def tiny_data():
     from fixtures_pkg.tinymodels import TinyData
 
     return TinyData()
+
+
+@pytest.fixture
+def umask_027():
+    """The process umask set to 027 for one test (tests that check files follow the umask)."""
+    umask = os.umask  # the real one: the test replaces os.umask before this fixture is torn down
+    previous = umask(0o027)
+    try:
+        yield
+    finally:
+        umask(previous)

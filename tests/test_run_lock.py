@@ -44,18 +44,19 @@ def finished_run(tmp_path_factory):
     ids=["train", "resume", "export"],
 )
 def test_a_second_process_is_refused_in_one_line_and_writes_nothing(finished_run, command):
-    before = tree_snapshot(finished_run)
+    assert not (finished_run / LOCK_FILE).exists()  # removed when the run that made it ended
     with RunLock(finished_run, command="trainrig train --the-holder"):
+        before = tree_snapshot(finished_run)
         result = trainrig_cli(*[part.format(out=finished_run) for part in command])
+        after = tree_snapshot(finished_run)
     assert result.returncode == 2, result.stderr
     assert result.stderr.strip().splitlines()[-1] == (
         f"trainrig {command[0]}: error: output directory {finished_run} is in use by PID {os.getpid()} on "
         f"{socket.gethostname()} (trainrig train --the-holder); wait for it to finish or choose another "
         "--trainer.output_dir"
     )
-    after = tree_snapshot(finished_run)
-    after.pop(LOCK_FILE), before.pop(LOCK_FILE)
-    assert after == before
+    assert after == before  # the holder's lock file included
+    assert not (finished_run / LOCK_FILE).exists()
 
 
 def test_a_lock_left_by_a_killed_process_is_taken_over(tmp_path):
@@ -76,6 +77,19 @@ def test_a_lock_left_by_a_killed_process_is_taken_over(tmp_path):
     assert json.loads((tmp_path / LOCK_FILE).read_text())["command"] == "killed holder"
     with RunLock(tmp_path, command="the new holder"):
         assert json.loads((tmp_path / LOCK_FILE).read_text())["pid"] == os.getpid()
+    assert not (tmp_path / LOCK_FILE).exists()
+
+
+def test_a_holder_that_removes_the_file_does_not_let_a_waiting_locker_in_twice(tmp_path):
+    import fcntl
+
+    first = RunLock(tmp_path, command="first").__enter__()
+    stale = os.open(tmp_path / LOCK_FILE, os.O_RDWR)  # a second process opened the file before it was removed
+    first.__exit__(None, None, None)
+    fcntl.flock(stale, fcntl.LOCK_EX | fcntl.LOCK_NB)  # it now locks the removed file...
+    with RunLock(tmp_path, command="third"):  # ...which must not keep a new locker out, nor count as the lock
+        assert json.loads((tmp_path / LOCK_FILE).read_text())["command"] == "third"
+    os.close(stale)
 
 
 def test_two_holders_in_one_process_conflict_too(tmp_path):

@@ -1,7 +1,8 @@
 """The layout of one run's output directory (see README, "Output directory").
 
 trainrig writes only these entries of ``OUTPUT/``: ``params.json``, ``metrics.jsonl``,
-``checkpoints/``, ``best/``, ``export/``, ``tensorboard/``, the lock file ``.trainrig.lock`` and,
+``checkpoints/``, ``best/``, ``export/``, ``tensorboard/``, the lock file ``.trainrig.lock`` (while a
+command runs) and,
 while it works, hidden staging entries beginning with ``.export.``, ``.best.`` or ``.metrics.jsonl.`` and a
 ``STOP`` request. ``--trainer.overwrite true`` removes exactly those of a previous run (the lock
 file excepted) and nothing else: files a plugin or the user put there stay.
@@ -15,7 +16,6 @@ import tempfile
 from pathlib import Path
 
 from trainrig.errors import TrainrigError
-from trainrig.run_lock import LOCK_FILE
 
 _OWNED = ("params.json", "metrics.jsonl", "checkpoints", "best", "export", "tensorboard", "STOP")
 _OWNED_HIDDEN_PREFIXES = (".export.", ".best.", ".metrics.jsonl.", ".trainrig-overwritten-")
@@ -90,14 +90,6 @@ class RunDir:
             except OSError:
                 return
 
-    def remove_if_unused(self, created: list[Path]) -> None:
-        """After a command that failed before writing anything into the ``OUTPUT/`` it created:
-        remove it again (with its lock file), so a mistyped command leaves nothing behind."""
-        if not created or not self.root.is_dir():
-            return
-        if {entry.name for entry in self.root.iterdir()} <= {LOCK_FILE}:
-            (self.root / LOCK_FILE).unlink(missing_ok=True)
-            self.remove_if_empty(created)
 
     def owned_entries(self) -> list[Path]:
         """The entries of ``OUTPUT/`` that trainrig writes (the lock file excepted)."""

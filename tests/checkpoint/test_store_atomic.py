@@ -122,16 +122,6 @@ def test_a_corrupt_rewrite_falls_back_to_the_previous_version_of_the_step(tmp_pa
         assert store.load_latest()[2]["version"] == "first"
 
 
-@pytest.fixture
-def umask_027():
-    umask = os.umask  # the real one: the test replaces os.umask before this fixture is torn down
-    previous = umask(0o027)
-    try:
-        yield
-    finally:
-        umask(previous)
-
-
 def test_checkpoints_follow_the_umask_without_reading_it(tmp_path, monkeypatch, umask_027):
     def no_umask(*args):
         raise AssertionError("os.umask changes process-wide state; helpers must not call it")

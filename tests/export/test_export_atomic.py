@@ -124,16 +124,6 @@ def test_the_fallback_puts_the_previous_export_back_when_the_second_rename_fails
     assert generation(target) == 1 and leftovers(tmp_path) == []
 
 
-@pytest.fixture
-def umask_027():
-    umask = os.umask  # the real one: the test replaces os.umask before this fixture is torn down
-    previous = umask(0o027)
-    try:
-        yield
-    finally:
-        umask(previous)
-
-
 def test_export_modes_follow_the_umask_and_nothing_calls_os_umask(exporter, tmp_path, monkeypatch, umask_027):
     def no_umask(*args):
         raise AssertionError("os.umask changes process-wide state (the checkpoint thread writes meanwhile)")

@@ -123,60 +123,60 @@ class Trainer:
         """
         if self.parts is not None:
             return self.context
-        params, context = self.params, self.context
-        verbose = params.progress != "none"
-        parts = set_up(params, self.model, self.data, self.plugins, context)
-        if params.warm_start.path and not context.resumed:
-            report = warm_start(params.warm_start, parts.keras_model)
-            if verbose:
-                print(report.summary(), flush=True)
+        parts = set_up(self.params, self.model, self.data, self.plugins, self.context)
+        if self.params.warm_start.path and not self.context.resumed:
+            self._warm_start(parts)
+        self._publish(parts)
+        with parts.strategy.scope():  # plugins' export graphs may create variables (an EMA copy, say)
+            graphs = export_graphs(self.plugins, self.model, parts.built, self.context)
+        self.context.exporter = Exporter(
+            graphs, self.model._additional_layers(), object_path(type(self.model)), self.plugins, self.context
+        )
+        self.callbacks = keras.callbacks.CallbackList(
+            [*plugin_callbacks(self.plugins, self.context), *self.user_callbacks],
+            model=parts.keras_model,
+            epochs=self.params.epochs,
+            steps=parts.steps_per_epoch,
+            verbose=0,
+        )
+        self._assemble_loop(parts, graphs)
+        self.parts = parts
+        return self.context
+
+    def _warm_start(self, parts: RunParts) -> None:
+        report = warm_start(self.params.warm_start, parts.keras_model)
+        if self.params.progress != "none":
+            print(report.summary(), flush=True)
+
+    def _publish(self, parts: RunParts) -> None:
+        """What plugins and callbacks read of the built run, and the best-model metric (shared variables too)."""
+        context, params = self.context, self.params
         context.keras_model, context.optimizer = parts.keras_model, parts.optimizer
         context.steps_per_epoch, context.prediction = parts.steps_per_epoch, parts.prediction
         context.custom_score = resolve_custom_score(params.suite, self.model)
         context.best = choose_best_metric(
-            params,
-            self.model,
-            parts.val_metrics.names(),
-            parts.objectives.loss_names,
-            parts.prediction,
-            context.custom_score,
+            params, self.model, parts.val_metrics.names(), parts.objectives.loss_names, parts.prediction, context.custom_score
         )
         context.best.publish()
-        with parts.strategy.scope():  # plugins' export graphs may create variables (an EMA copy, say)
-            graphs = export_graphs(self.plugins, self.model, parts.built, context)
-        context.exporter = Exporter(
-            graphs, self.model._additional_layers(), object_path(type(self.model)), self.plugins, context
-        )
-        self.callbacks = keras.callbacks.CallbackList(
-            [*plugin_callbacks(self.plugins, context), *self.user_callbacks],
-            model=parts.keras_model,
-            epochs=params.epochs,
-            steps=parts.steps_per_epoch,
-            verbose=0,
-        )
+
+    def _assemble_loop(self, parts: RunParts, graphs: dict[str, keras.Model]) -> None:
+        """Freeze training, pre/post fit, checkpoints, validation and the fit loop around ``parts``."""
+        params, verbose = self.params, self.params.progress != "none"
         self.freezing = freeze_controller(params, parts.keras_model, parts.optimizer, parts.steps.retrace, verbose)
-        context.freeze = getattr(self.freezing, "state", None)
-        self.stages = FitStages(context)
+        self.context.freeze = getattr(self.freezing, "state", None)
+        self.stages = FitStages(self.context)
         self.checkpoints = Checkpointing(
-            CheckpointStore(context.run_dir.checkpoints, keep=params.keep_checkpoints),
+            CheckpointStore(self.run_dir.checkpoints, keep=params.keep_checkpoints),
             resumable_parts(parts, graphs, [*self.callbacks.callbacks, self.stages, self.freezing]),
             parts.optimizer,
             params.checkpoint_every_steps,
-            context.run_dir.root,
+            self.run_dir.root,
             verbose=verbose,
         )
         self.validation = ValidationLoop(parts, self.callbacks, params.steps_per_execution, params.print_samples)
         self.loop = FitLoop(
-            parts,
-            self.callbacks,
-            self.validate,
-            self.checkpoints,
-            params.epochs,
-            params.steps_per_execution,
-            self.freezing,
+            parts, self.callbacks, self.validate, self.checkpoints, params.epochs, params.steps_per_execution, self.freezing
         )
-        self.parts = parts
-        return context
 
     def freeze_plan(self) -> str:
         """The phases of freeze training resolved against the real model (what ``freeze.dry_run`` prints)."""
@@ -210,7 +210,7 @@ class Trainer:
             with RunLock(self.run_dir.root):
                 return self._train_locked(resume)
         finally:
-            self.run_dir.remove_if_unused(created)
+            self.run_dir.remove_if_empty(created)  # a run that failed before writing anything leaves nothing
 
     def _train_locked(self, resume: bool) -> dict[str, list[float]]:
         if not resume:
