@@ -6,7 +6,9 @@ N), ``kill-epoch-end:N`` (SIGKILL itself in ``on_epoch_end`` of epoch N, after e
 writing its N-th checkpoint), ``term-batch:N`` (SIGTERM itself at batch N: a graceful stop),
 ``stopfile-batch:N`` (create OUT/STOP at batch N), ``fail-save:N`` (the N-th checkpoint write fails:
 disk full).
-OPTIONS: TrainerParams overrides, plus ``"lr_counter": true`` for seed 004's per-batch LR callback.
+OPTIONS: TrainerParams overrides, plus ``"lr_counter": true`` for seed 004's per-batch LR callback and
+``"loss_scale_growth_steps": N`` (with precision mixed_float16: the loss scale doubles after N finite steps
+instead of 2000, so it grows, overflows and halves within a short run).
 Prints ``HASH <sha256 of the exported weights>`` and ``EPOCHS <n>`` at the end.
 """
 
@@ -102,6 +104,13 @@ def main() -> None:
     out, mode = sys.argv[1], sys.argv[2]
     options = json.loads(sys.argv[3]) if len(sys.argv) > 3 else {}
     lr_counter = options.pop("lr_counter", False)
+    growth = options.pop("loss_scale_growth_steps", None)
+    if growth:
+        import trainrig.train.setup as setup
+
+        setup.loss_scaled = lambda optimizer, precision: keras.optimizers.LossScaleOptimizer(
+            optimizer, dynamic_growth_steps=growth
+        )
     callbacks = [PerBatchLearningRate()] if lr_counter else []
     action, _, n = mode.partition(":")
     if action == "kill-batch":

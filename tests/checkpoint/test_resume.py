@@ -15,21 +15,13 @@ import pytest
 import trainrig
 from trainrig.checkpoint.store import CheckpointStore
 from trainrig.tensorboard.writers import read_events
+from fixtures_pkg.helpers import RESUME_SCRIPT as SCRIPT, resume_result, resume_script
 
-SCRIPT = Path(__file__).with_name("resume_script.py")
 EXIT_STOPPED = 3
 
 
 def run(out: Path, mode: str, options: dict | None = None, plugins: str = "") -> subprocess.CompletedProcess:
-    args = [sys.executable, str(SCRIPT), str(out), mode] + ([json.dumps(options)] if options else [])
-    env = {**os.environ, "PYTHONHASHSEED": "0", "TRAINRIG_LOAD_PLUGINS": plugins}
-    return subprocess.run(args, capture_output=True, text=True, timeout=600, env=env)
-
-
-def result_of(process: subprocess.CompletedProcess) -> dict:
-    assert process.returncode == 0, process.stderr[-3000:]
-    lines = dict(line.split(" ", 1) for line in process.stdout.splitlines() if line.split(" ", 1)[0] in ("HASH", "EPOCHS", "HISTORY", "OUT"))
-    return {"hash": lines["HASH"], "epochs": int(lines["EPOCHS"]), "history": json.loads(lines["HISTORY"]), "out": lines["OUT"]}
+    return resume_script(out, mode, options, plugins)
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +33,7 @@ def reference(tmp_path_factory):
         key = json.dumps([options or {}, plugins], sort_keys=True)
         if key not in cache:
             out = tmp_path_factory.mktemp("reference") / "run"
-            cache[key] = result_of(run(out, "full", options, plugins))
+            cache[key] = resume_result(run(out, "full", options, plugins))
         return cache[key]
 
     return get
@@ -51,7 +43,7 @@ def interrupted_then_resumed(tmp_path, mode: str, options: dict | None = None, p
     out = tmp_path / "run"
     first = run(out, mode, options, plugins)
     assert first.returncode == -9, (first.returncode, first.stderr[-3000:])
-    return result_of(run(out, "resume", options, plugins))
+    return resume_result(run(out, "resume", options, plugins))
 
 
 def test_augmentation_ema_plugin_and_best_weights_resume_exactly(tmp_path, reference):
@@ -113,7 +105,7 @@ def test_kill_between_epoch_callbacks_and_epoch_checkpoint_keeps_each_epoch_once
     assert [r["epoch"] for r in metrics_records(out)] == [1, 2]  # epoch 2 written, its checkpoint not
     newest = CheckpointStore(out / "checkpoints").load_latest()
     assert newest[2]["position"]["epoch"] == 1  # the checkpoint is before epoch 2's end
-    resumed = result_of(run(out, "resume"))
+    resumed = resume_result(run(out, "resume"))
     expected = reference()
     assert [r["epoch"] for r in metrics_records(out)] == [1, 2, 3]
     assert metrics_records(out) == metrics_records(Path(expected["out"]))
@@ -130,7 +122,7 @@ def test_a_failed_checkpoint_write_stops_the_run_and_keeps_the_previous_one(tmp_
     last = first.stderr.strip().splitlines()[-1]
     assert "writing checkpoint" in last and "No space left on device" in last and "previous checkpoints are intact" in last
     assert [p.name for p in (out / "checkpoints").iterdir()] == ["ckpt-10"]
-    assert result_of(run(out, "resume"))["hash"] == reference()["hash"]
+    assert resume_result(run(out, "resume"))["hash"] == reference()["hash"]
 
 
 def test_killed_before_the_first_checkpoint_resumes_from_the_start(tmp_path, reference):
@@ -163,7 +155,7 @@ def test_corrupt_newest_checkpoint_falls_back_to_the_previous_one(tmp_path, refe
     (newest / "arrays.npz").write_bytes(data[:100] + bytes([data[100] ^ 0xFF]) + data[101:])
     resumed = run(out, "resume")
     assert f"checkpoint {newest} is corrupt (arrays.npz does not match its checksum); using the previous one" in resumed.stderr
-    assert result_of(resumed)["hash"] == reference()["hash"]
+    assert resume_result(resumed)["hash"] == reference()["hash"]
 
 
 @pytest.mark.parametrize("mode", ["term-batch:12", "stopfile-batch:12"])
@@ -175,7 +167,7 @@ def test_graceful_stop_writes_a_checkpoint_and_says_how_to_resume(mode, tmp_path
     assert "TrainingStopped" in message and f"continue with: trainrig resume {out}" in message
     assert (out / "checkpoints" / "ckpt-12").is_dir()
     assert not (out / "STOP").exists()
-    assert result_of(run(out, "resume"))["hash"] == reference()["hash"]
+    assert resume_result(run(out, "resume"))["hash"] == reference()["hash"]
 
 
 def test_cli_graceful_stop_exit_status_and_resume(tmp_path):

@@ -95,3 +95,35 @@ def tree_snapshot(root) -> dict[str, tuple[int, int, bytes]]:
         for p in sorted(root.rglob("*"))
         if p.is_file()
     }
+
+
+RESUME_SCRIPT = TESTS_DIR / "checkpoint" / "resume_script.py"
+
+
+def start_resume_script(out, mode: str, options: dict | None = None, plugins: str = "") -> subprocess.Popen:
+    """Start ``tests/checkpoint/resume_script.py OUT MODE [OPTIONS]`` (a digits run) in a fresh process."""
+    args = [sys.executable, str(RESUME_SCRIPT), str(out), mode] + ([json.dumps(options)] if options else [])
+    env = {**os.environ, "PYTHONHASHSEED": "0", "TRAINRIG_LOAD_PLUGINS": plugins}
+    return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+
+def completed(process: subprocess.Popen, timeout: float = 600) -> subprocess.CompletedProcess:
+    """Wait for a process from :func:`start_resume_script`."""
+    stdout, stderr = process.communicate(timeout=timeout)
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+
+
+def resume_script(out, mode: str, options: dict | None = None, plugins: str = "") -> subprocess.CompletedProcess:
+    """Run :func:`start_resume_script` to its end."""
+    return completed(start_resume_script(out, mode, options, plugins))
+
+
+def resume_result(process: subprocess.CompletedProcess) -> dict:
+    """What a successful resume script printed: ``hash`` of the weights, ``epochs``, ``history``, ``out``."""
+    assert process.returncode == 0, process.stderr[-3000:]
+    lines = {}
+    for line in process.stdout.splitlines():
+        key, _, value = line.partition(" ")
+        if key in ("HASH", "EPOCHS", "HISTORY", "OUT"):
+            lines[key] = value
+    return {"hash": lines["HASH"], "epochs": int(lines["EPOCHS"]), "history": json.loads(lines["HISTORY"]), "out": Path(lines["OUT"])}

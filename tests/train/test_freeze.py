@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import keras
 import numpy as np
@@ -16,10 +15,9 @@ from trainrig.errors import TrainrigError
 from trainrig.train.freeze import FreezePlan, layer_paths
 from trainrig.train.params import FreezeParams
 
-from fixtures_pkg.helpers import make_params, subprocess_env, tensorboard_tensors
+from fixtures_pkg.helpers import make_params, resume_result, resume_script, subprocess_env, tensorboard_tensors
 from fixtures_pkg.tinymodels import N_FEATURES, TinyData, TinyModel
 
-RESUME_SCRIPT = Path(__file__).resolve().parent.parent / "checkpoint" / "resume_script.py"
 
 
 class WeightsPerEpoch(keras.callbacks.Callback):
@@ -161,13 +159,6 @@ def test_a_frozen_batch_normalization_keeps_its_moving_statistics(tmp_path):
         np.testing.assert_array_equal(recorder.weights[-1][key], initial[key])
 
 
-def resume_script(out: Path, mode: str, options: dict) -> dict:
-    result = subprocess.run([sys.executable, str(RESUME_SCRIPT), str(out), mode, json.dumps(options)],
-                            capture_output=True, text=True, env=subprocess_env(), timeout=600)
-    lines = dict(line.split(" ", 1) for line in result.stdout.splitlines() if line[:4] in ("HASH", "HIST"))
-    return {"returncode": result.returncode, "stderr": result.stderr, **lines}
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("kill_at", [30, 47], ids=["frozen-phase", "right-after-the-change"])
 def test_a_kill_during_freeze_training_resumes_bit_exact(tmp_path, kill_at):
@@ -175,14 +166,12 @@ def test_a_kill_during_freeze_training_resumes_bit_exact(tmp_path, kill_at):
         {"epoch": 0, "freeze": ["conv1", "conv2"]},
         {"epoch": 2, "unfreeze": ["all"], "learning_rate": 0.003},
     ]}}
-    reference = resume_script(tmp_path / "reference", "full", options)
-    assert reference["returncode"] == 0, reference["stderr"][-3000:]
+    reference = resume_result(resume_script(tmp_path / "reference", "full", options))
     killed = resume_script(tmp_path / "run", f"kill-batch:{kill_at}", options)
-    assert killed["returncode"] == -9
-    resumed = resume_script(tmp_path / "run", "resume", {})
-    assert resumed["returncode"] == 0, resumed["stderr"][-3000:]
-    assert resumed["HASH"] == reference["HASH"]
-    assert json.loads(resumed["HISTORY"]) == json.loads(reference["HISTORY"])
+    assert killed.returncode == -9, killed.stderr[-3000:]
+    resumed = resume_result(resume_script(tmp_path / "run", "resume"))
+    assert resumed["hash"] == reference["hash"]
+    assert resumed["history"] == reference["history"]
 
 
 class StagedModel(TinyModel):

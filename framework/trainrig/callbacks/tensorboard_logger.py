@@ -2,13 +2,39 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import tensorflow as tf
 from tensorboard.plugins.hparams import api as hparams_api
 
 from trainrig.callbacks.base import TrainrigCallback
-from trainrig.log_keys import epochs_recorded
-from trainrig.tensorboard.writers import TRAIN_RUN, VALIDATION_RUN, Writers, hparams_of, last_step, split_logs
+from trainrig.log_keys import LEARNING_RATE, epochs_recorded
+from trainrig.tensorboard.writers import (
+    TRAIN_RUN,
+    VALIDATION_RUN,
+    Writers,
+    hparams_of,
+    last_step,
+    read_events,
+    split_logs,
+)
+
+STEP_LEARNING_RATE = f"{LEARNING_RATE}/step"  # per optimizer step, in the train run; x = optimizer.iterations
+
+
+def _last_steps(directory, per_step_tag: str) -> tuple[int, int]:
+    """``(highest epoch step, highest step of per_step_tag)`` already written in a run directory
+    (0 and -1 when there are none); the per-step tag does not count as an epoch."""
+    epochs, steps = 0, -1
+    for path in sorted(Path(directory).glob("events.out.tfevents.*")):
+        for event in read_events(path):
+            tags = {value.tag for value in event.summary.value}
+            if per_step_tag in tags:
+                steps = max(steps, int(event.step))
+            if tags - {per_step_tag}:
+                epochs = max(epochs, int(event.step))
+    return epochs, steps
 
 
 class TensorBoardLogger(TrainrigCallback):
@@ -21,22 +47,58 @@ class TensorBoardLogger(TrainrigCallback):
     first validation batch into the ``validation`` run. With freeze training, each change of the frozen
     layers is written as text ``freeze`` into the ``train`` run at its epoch (and ``frozen_layers``,
     their count, as a scalar).
+
+    The learning rate is also written per optimizer step, as ``learning_rate/step`` in the ``train`` run
+    at step ``optimizer.iterations``: at the start and after every execution of ``steps_per_execution``
+    steps, the rate the next step uses (the schedule's value at that step). On resume, steps already in
+    the event files are not written again.
     """
 
     def __init__(self, context):
         super().__init__(context)
         self.writers: Writers | None = None
+        self._write_rate = None  # set by on_train_begin
+        self.written_rate_step = -1
 
     def on_train_begin(self, logs=None):
         run_dir = self.context.run_dir
-        self.written = {name: last_step(run_dir.tensorboard_run(name)) for name in (TRAIN_RUN, VALIDATION_RUN)}
+        train_epochs, self.written_rate_step = _last_steps(run_dir.tensorboard_run(TRAIN_RUN), STEP_LEARNING_RATE)
+        self.written = {TRAIN_RUN: train_epochs, VALIDATION_RUN: last_step(run_dir.tensorboard_run(VALIDATION_RUN))}
         self.writers = Writers(run_dir)
+        self._write_rate = self._step_rate_writer()
+        self._write_step_rate()
         if not self.context.resumed:
             with self.writers.train.as_default():
                 hparams_api.hparams(hparams_of(self.context.params_tree), trial_id=str(run_dir.root))
         else:
             self._backfill_from_history()
         self.writers.flush()
+
+    def _step_rate_writer(self):
+        """A compiled write of the learning rate at step ``optimizer.iterations`` if that step is past
+        ``last_written`` (one graph call per execution; ``None`` without an optimizer)."""
+        optimizer = self.context.optimizer
+        if optimizer is None:
+            optimizer = getattr(getattr(self, "model", None), "optimizer", None)
+        if optimizer is None:
+            return None
+        writer = self.writers.train
+
+        def write(last_written):
+            step = tf.cast(optimizer.iterations, tf.int64)
+            with writer.as_default(), tf.summary.record_if(step > last_written):
+                tf.summary.scalar(STEP_LEARNING_RATE, tf.cast(optimizer.learning_rate, tf.float32), step=step)
+            return step
+
+        return tf.function(write)
+
+    def _write_step_rate(self) -> None:
+        if self._write_rate is not None:
+            step = int(self._write_rate(tf.constant(self.written_rate_step, tf.int64)))
+            self.written_rate_step = max(self.written_rate_step, step)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._write_step_rate()
 
     def _backfill_from_history(self) -> None:
         """On resume, write the epochs the checkpoint has but the event files lack (a kill in between)."""

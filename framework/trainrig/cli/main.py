@@ -17,6 +17,10 @@ COMMANDS = {
     "lav": ("trainrig.cli.lav", "load and validate a run: every loss, metric and the metric suite"),
     "predict": ("trainrig.cli.predict", "write a run's predictions on its data to a .npz file"),
     "export": ("trainrig.cli.export", "(re)export a run's graphs from its newest checkpoint or best model"),
+    "schedule": (
+        "trainrig.cli.schedule",
+        "print the learning rate at every epoch boundary without training (takes train's options)",
+    ),
     "plugins": ("trainrig.cli.plugins", "list installed plugins, their versions and hooks (--json for machines)"),
 }
 

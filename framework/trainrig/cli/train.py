@@ -34,7 +34,13 @@ def add_plugin_arguments(parser) -> None:
     )
 
 
-def run(argv: list[str]) -> int:
+def parse_run_options(argv: list[str], prog: str, description: str, add_arguments) -> tuple:
+    """Parse a run's command line: --model/--data/--config, plugins, and every params section as options.
+
+    ``add_arguments(parser)`` adds the command's own arguments. Returns ``(args, tree, plugins, classes)``:
+    the parsed arguments, the params tree with the options applied, the configured plugins, and the
+    imported ``{"model": cls, "data": cls}`` (those named).
+    """
     selected, _ = _selector_parser().parse_known_args(argv)
     tree = read_json(selected.config, "--config file") if selected.config else {}
     if selected.model:
@@ -45,17 +51,15 @@ def run(argv: list[str]) -> int:
     plugins = configure_plugins(tree, selected.plugin, selected.no_plugin)
     sections = [ParamsOptions("trainer", TrainerParams)]
     sections += [ParamsOptions(f"plugins.{name}", cls) for name, cls in plugin_sections(plugins).items()]
-    model_path, data_path = (tree.get("model") or {}).get("class"), (tree.get("data") or {}).get("class")
-    if model_path:
-        sections.insert(0, ParamsOptions("model", import_user_class(model_path, "model", "ModelBase").params_cls()))
-    if data_path:
-        sections.insert(1, ParamsOptions("data", import_user_class(data_path, "data", "DataBase").params_cls()))
+    classes = {}
+    for position, (role, base) in enumerate((("model", "ModelBase"), ("data", "DataBase"))):
+        path = (tree.get(role) or {}).get("class")
+        if path:
+            classes[role] = import_user_class(path, role, base)
+            sections.insert(position, ParamsOptions(role, classes[role].params_cls()))
 
-    parser = Parser(prog="trainrig train", description=DESCRIPTION)
-    parser.add_argument("--model", metavar="PKG.MOD:CLASS", help="the ModelBase subclass to train")
-    parser.add_argument("--data", metavar="PKG.MOD:CLASS", help="the DataBase subclass that provides the batches")
-    parser.add_argument("--config", metavar="FILE.json", help="params as in OUTPUT/params.json (options override it)")
-    parser.add_argument("--print-config", action="store_true", help="print the resulting params as JSON and exit")
+    parser = Parser(prog=prog, description=description)
+    add_arguments(parser)
     add_plugin_arguments(parser)
     for section in sections:
         section.add_to(parser)
@@ -65,6 +69,18 @@ def run(argv: list[str]) -> int:
     roots = {"model": "model.params", "data": "data.params", "trainer": "trainer", "plugins": "plugins.params"}
     for section in sections:
         apply(tree, section.overrides(args), roots)
+    return args, tree, plugins, classes
+
+
+def _train_arguments(parser: Parser) -> None:
+    parser.add_argument("--model", metavar="PKG.MOD:CLASS", help="the ModelBase subclass to train")
+    parser.add_argument("--data", metavar="PKG.MOD:CLASS", help="the DataBase subclass that provides the batches")
+    parser.add_argument("--config", metavar="FILE.json", help="params as in OUTPUT/params.json (options override it)")
+    parser.add_argument("--print-config", action="store_true", help="print the resulting params as JSON and exit")
+
+
+def run(argv: list[str]) -> int:
+    args, tree, plugins, _ = parse_run_options(argv, "trainrig train", DESCRIPTION, _train_arguments)
     model, data, trainer_params, plugin_params = build_experiment(tree, plugins)
 
     from trainrig.train.trainer import Trainer

@@ -30,16 +30,15 @@ def resumable_parts(parts: RunParts, graphs: dict[str, keras.Model], callbacks: 
             if id(v) not in known:
                 known.add(id(v))
                 extra.append(v)
-    return Resumable(
-        variables={
-            "model": model_variables,
-            "optimizer": list(parts.optimizer.variables),
-            "metrics": [v for m in parts.train_metrics.all_metrics() for v in m.variables],
-            "extra": extra,
-        },
-        source=parts.train_source,
-        callbacks=callbacks,
-    )
+    variables = {
+        "model": model_variables,
+        "optimizer": list(parts.optimizer.variables),  # with mixed_float16 also the loss scale and its counter
+        "metrics": [v for m in parts.train_metrics.all_metrics() for v in m.variables],
+        "extra": extra,
+    }
+    if parts.steps.accumulation is not None:  # trainer.accumulate > 1: the partial sums of the current group
+        variables["accumulation"] = parts.steps.accumulation.variables
+    return Resumable(variables=variables, source=parts.train_source, callbacks=callbacks)
 
 
 class Checkpointing:
@@ -53,6 +52,7 @@ class Checkpointing:
         self.run_root = run_root
         self.verbose = verbose
         self.stop_request: StopRequest | None = None
+        self._steps_seen = self.global_step()  # the optimizer steps at the previous check (see after_steps)
 
     def global_step(self) -> int:
         return int(keras.ops.convert_to_numpy(self.optimizer.iterations))
@@ -66,6 +66,7 @@ class Checkpointing:
             return Position.start()
         path, arrays, state = loaded
         position = restore(self.run, arrays, state)
+        self._steps_seen = self.global_step()
         if self.verbose and not position.finished:
             print(f"resuming from {path.name}: epoch {position.epoch + 1}, step {position.step}", flush=True)
         return position
@@ -99,11 +100,16 @@ class Checkpointing:
             self.store.wait()
 
     def after_steps(self, epoch: int, step: int, count: int) -> None:
-        """After ``count`` training steps ending at ``step`` of ``epoch``: a step checkpoint when one
-        is due, and a stop (after a checkpoint) when one was requested."""
+        """After ``count`` training batches ending at ``step`` of ``epoch``: a step checkpoint when one
+        is due, and a stop (after a checkpoint) when one was requested.
+
+        Due means: the optimizer's step count passed a multiple of ``every_steps`` since the previous
+        call (with ``trainer.accumulate`` or a step skipped by loss scaling, fewer optimizer steps than
+        batches)."""
         global_step = self.global_step()
         every = self.every_steps
-        due = every > 0 and global_step // every > (global_step - count) // every
+        due = every > 0 and global_step // every > self._steps_seen // every
+        self._steps_seen = global_step
         stopping = self._stop_requested()
         if due or stopping:
             self.save(Position(epoch=epoch, step=step, global_step=global_step), wait=stopping)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
-from trainrig.params import at_least, choice, define, field, positive
+from trainrig.params import ParamsError, at_least, choice, define, field, positive
 
 
 @define
@@ -115,6 +116,23 @@ class WarmStartParams:
     )
 
 
+def _finite(instance, attribute, value):
+    """Validator: the value is a finite number."""
+    if not math.isfinite(value):
+        raise ParamsError(f"{attribute.name} must be a finite number, got {value!r}")
+
+
+def _optional(*validators):
+    """Validator: ``None``, or a value every one of ``validators`` accepts."""
+
+    def check(instance, attribute, value):
+        if value is not None:
+            for validator in validators:
+                validator(instance, attribute, value)
+
+    return check
+
+
 @define
 class TrainerParams:
     """How to train: epochs, batches, optimizer, output directory, seed, distribution."""
@@ -126,17 +144,69 @@ class TrainerParams:
         help="Training batches per epoch; 0 = the whole training sequence (required for a tf.data.Dataset of unknown length).",
         validator=at_least(0),
     )
-    optimizer: Literal["adam", "adamw", "sgd", "rmsprop"] = field(
-        default="adam", help="The keras optimizer.", validator=choice("adam", "adamw", "sgd", "rmsprop")
+    optimizer: str = field(
+        default="adam",
+        help="The optimizer: any keras.optimizers class by name, in any case, snake_case or the class name "
+        "(adam, adamw, sgd, rmsprop, lion, nadam, adafactor, ...), or 'module:Class' of your own "
+        "keras.optimizers.Optimizer subclass. Checked at set-up.",
     )
     learning_rate: float = field(default=1e-3, help="Initial learning rate.", validator=positive)
-    lr_schedule: Literal["constant", "cosine", "exponential"] = field(
+    lr_schedule: str = field(
         default="constant",
-        help="Learning-rate schedule over optimizer steps: constant; cosine decay to 0 over all epochs; "
-        "exponential (multiplied by lr_decay_rate once per epoch, smoothly).",
-        validator=choice("constant", "cosine", "exponential"),
+        help="Learning-rate schedule over optimizer steps: constant; cosine (decay to 0 over all epochs; "
+        "restart_epochs in lr_schedule_options: cosine with restarts); exponential (multiplied by lr_decay_rate "
+        "once per epoch, smoothly); step or piecewise (lr_schedule_options boundaries in epochs, values); "
+        "polynomial; linear (decay to 0); or any keras.optimizers.schedules class by name (its own arguments, "
+        "in optimizer steps) or 'module:Class'. Checked at set-up.",
     )
     lr_decay_rate: float = field(default=0.9, help="Per-epoch factor of the exponential schedule.", validator=positive)
+    lr_schedule_options: dict = field(
+        factory=dict,
+        help='Options of lr_schedule, e.g. cosine {"alpha": 0.1, "restart_epochs": 2, "t_mul": 2.0, "m_mul": 1.0}; '
+        'piecewise {"boundaries": [epochs], "values": [one more than boundaries]} or {"boundaries": [...], '
+        '"factor": 0.1}; exponential {"decay_epochs": 1, "staircase": false}; polynomial {"decay_epochs": E, '
+        '"end_learning_rate": 0, "power": 1, "cycle": false}; durations in epochs (may be fractional).',
+    )
+    warmup_steps: int = field(
+        default=0,
+        help="Linear warmup over this many optimizer steps, from 0 up to the schedule's value at the warmup's "
+        "end; composes with every lr_schedule (then the schedule as without warmup). A warmup makes even a constant "
+        "rate a schedule (no reduce_lr, no freeze learning_rate). 0 = no warmup.",
+        validator=at_least(0),
+    )
+    warmup_epochs: float = field(
+        default=0.0,
+        help="Linear warmup over this many epochs (may be fractional; converted to optimizer steps); "
+        "an alternative to warmup_steps. 0 = no warmup.",
+        validator=[at_least(0), _finite],
+    )
+    optimizer_options: dict = field(
+        factory=dict,
+        help='Keyword arguments of the optimizer, e.g. {"beta_1": 0.95} for adam, {"momentum": 0.9, "nesterov": true} '
+        "for sgd (learning rate, weight decay and clipping have options of their own).",
+    )
+    weight_decay: float | None = field(
+        default=None,
+        help="Decoupled weight decay of the optimizer (keras' weight_decay); null = the optimizer's default "
+        "(adamw: 0.004, most others: none). An error for an optimizer without weight decay.",
+        validator=_optional(at_least(0), _finite),
+    )
+    clipnorm: float | None = field(
+        default=None,
+        help="Clip each gradient tensor to this norm (keras' clipnorm; of the gradient summed over replicas); null = off.",
+        validator=_optional(positive),
+    )
+    clipvalue: float | None = field(
+        default=None,
+        help="Clip every gradient value to [-clipvalue, clipvalue] (keras' clipvalue); null = off.",
+        validator=_optional(positive),
+    )
+    global_clipnorm: float | None = field(
+        default=None,
+        help="Clip all gradients together to this global norm (keras' global_clipnorm); null = off. "
+        "At most one of clipnorm, clipvalue and global_clipnorm, as in keras.",
+        validator=_optional(positive),
+    )
     output_dir: str = field(default="trainrig_output", help="Directory of the run (params, checkpoints, exports, TensorBoard).")
     seed: int = field(default=0, help="Seed of weights, dropout, shuffling and augmentation.")
     deterministic: bool = field(
@@ -147,6 +217,19 @@ class TrainerParams:
         help="Training/validation steps run inside one tf.function call; >1 speeds up small models "
         "(batch callbacks then run once per execution).",
         validator=at_least(1),
+    )
+    accumulate: int = field(
+        default=1,
+        help="Batches whose gradients are averaged (weighted by their rows) into one optimizer step; the optimizer's "
+        "iterations, learning-rate schedules and checkpoint_every_steps count optimizer steps. The batches of an epoch "
+        "are grouped from its start; a partial group at the epoch's end is applied as one step.",
+        validator=at_least(1),
+    )
+    precision: Literal["float32", "mixed_float16", "mixed_bfloat16"] = field(
+        default="float32",
+        help="Keras dtype policy of the model's layers: float32, or mixed (float16/bfloat16 compute, float32 "
+        "variables); mixed_float16 scales the loss dynamically. Outputs, losses, metrics and exports stay float32.",
+        validator=choice("float32", "mixed_float16", "mixed_bfloat16"),
     )
     checkpoint_every_steps: int = field(
         default=0,

@@ -19,13 +19,16 @@ from trainrig.hooks.manager import PluginManager
 from trainrig.model.base import ModelBase
 from trainrig.model.definitions import PredictionDefinition
 from trainrig.model.objectives import MetricSet, Objectives
+from trainrig.train.accumulation import accumulation_of, check_params as check_accumulation, optimizer_steps_per_epoch
 from trainrig.train.augment import augmented
-from trainrig.train.build import BuiltModel, build_model
+from trainrig.train.build import BuiltModel
 from trainrig.train.checks import check_first_batch, check_sample_weights, checked_prediction
 from trainrig.train.contributions import plugged_sequence
-from trainrig.train.environment import make_optimizer, make_strategy, seed_everything
+from trainrig.train.environment import make_strategy, seed_everything
 from trainrig.train.freeze import optimizer_variables
+from trainrig.train.optimizer import check_optimization, make_optimizer
 from trainrig.train.params import TrainerParams
+from trainrig.train.precision import build_in_precision, loss_scaled
 from trainrig.train.steps import Steps
 from trainrig.user_code import calling
 
@@ -67,6 +70,8 @@ def check_params(params: TrainerParams) -> None:
             f"trainer.devices {params.devices} needs trainer.strategy mirrored; with trainer.strategy "
             f"{params.strategy} (one device) trainer.devices must be 0 or 1"
         )
+    check_optimization(params)  # optimizer, its options, weight decay, clipping, schedule, warmup
+    check_accumulation(params)  # accumulate and precision against the rest
 
 
 def _sources(
@@ -92,19 +97,23 @@ def set_up(
     strategy = context.strategy = make_strategy(params.strategy, params.devices)
     train_source, val_source = _sources(params, data, plugins, context)
     with strategy.scope():
-        built = build_model(model, train_source.signature)
+        built = build_in_precision(params.precision, model, train_source.signature)  # dtype policy, float32 outputs
         objectives = Objectives(model)
         first_batch = check_first_batch(objectives, built.keras_model, train_source.first_batch())
         train_metrics = MetricSet(model, objectives)
         val_metrics = MetricSet(model, objectives)
-        optimizer = make_optimizer(params, len(train_source))
+        optimizer = make_optimizer(params, optimizer_steps_per_epoch(len(train_source), params.accumulate))
+        optimizer = loss_scaled(optimizer, params.precision)  # mixed_float16: dynamic loss scaling
         freezing = params.freeze.schedule or params.freeze.strategy != "schedule"
         # With freeze training every variable that may ever train gets its slots now, once.
         optimizer.build(optimizer_variables(built.keras_model) if freezing else built.keras_model.trainable_variables)
     built.keras_model.optimizer = optimizer  # what keras callbacks read as self.model.optimizer
     check_sample_weights(model, train_metrics, first_batch)
     prediction = checked_prediction(model, first_batch, built.keras_model.output)
-    steps = Steps(strategy, built.keras_model, optimizer, objectives, train_metrics, val_metrics, prediction)
+    accumulation = accumulation_of(params.accumulate, strategy, optimizer, len(train_source))
+    steps = Steps(
+        strategy, built.keras_model, optimizer, objectives, train_metrics, val_metrics, prediction, accumulation
+    )
     return RunParts(
         strategy=strategy,
         train_source=train_source,

@@ -9,14 +9,24 @@ smaller than the others or empty (a batch of fewer rows than replicas). A replic
 loss is weighted by its rows over the rows of the whole step (an all-reduce), so training on any
 split gives the gradient one device gets from the whole batch, and empty shares add nothing to the
 losses, metrics or the gathered predictions (see :mod:`trainrig.model.objectives`).
+
+With ``trainer.accumulate`` N > 1 a batch adds its gradients to the accumulators of an
+:class:`~trainrig.train.accumulation.Accumulation` and the optimizer steps once per group of N batches
+(see that module); with N = 1 the step is the plain one above, with no accumulator. With
+``trainer.precision mixed_float16`` the objective is multiplied by the optimizer's loss scale (see
+:mod:`trainrig.train.precision`).
 """
 
 from __future__ import annotations
+
+from typing import Any, NamedTuple
 
 import keras
 import tensorflow as tf
 
 from trainrig.model.objectives import MetricSet, Objectives, batch_rows
+from trainrig.train.accumulation import Accumulation
+from trainrig.train.precision import non_finite_everywhere, scales_loss
 
 
 def _owned(batch):
@@ -27,6 +37,18 @@ def _owned(batch):
     place, which was seen to overwrite the user's validation arrays now and then with 2 replicas on CPU.
     """
     return tf.nest.map_structure(lambda t: tf.raw_ops.DeepCopy(x=t), batch)
+
+
+class Pass(NamedTuple):
+    """One replica's forward and backward pass over its share of a batch."""
+
+    inputs: dict
+    targets: dict
+    outputs: dict
+    losses: dict
+    gradients: list  # of the variables below: those that got a gradient
+    variables: list
+    step_rows: Any  # the batch's rows over all replicas; None on one replica unless asked for
 
 
 class Steps:
@@ -41,6 +63,7 @@ class Steps:
         train_metrics: MetricSet,
         val_metrics: MetricSet,
         prediction=None,
+        accumulation: Accumulation | None = None,
     ):
         self.strategy = strategy
         self.keras_model = keras_model
@@ -49,17 +72,21 @@ class Steps:
         self.train_metrics = train_metrics
         self.val_metrics = val_metrics
         self.prediction = prediction  # a PredictionDefinition: gather its target and output in validation
+        self.accumulation = accumulation
+        self.loss_scaling = scales_loss(optimizer)
+        self._accumulated: list = []  # the variables the traced accumulating step gives gradients to
         self.retrace()
 
     def retrace(self) -> None:
         """(Re)create the tf.functions; the trainable variables are captured when they are traced."""
-        self._train = tf.function(self._train_execution)
+        self._train = tf.function(self._train_execution if self.accumulation is None else self._accumulating_execution)
         self._eval = tf.function(self._eval_execution)
         self._predict = tf.function(self._predict_batch, reduce_retracing=True)
 
     # --- one replica's work ----------------------------------------------------------------------
 
-    def _train_step(self, batch):
+    def _pass(self, batch, weigh_by_rows: bool = False) -> Pass:
+        """Forward and backward pass of one replica's share (``weigh_by_rows``: count the rows on one replica too)."""
         model = self.keras_model
         replicas = self.strategy.num_replicas_in_sync
         inputs, targets = _owned(batch) if replicas > 1 else batch
@@ -67,17 +94,42 @@ class Steps:
         if replicas > 1:
             rows = batch_rows(inputs, targets)
             global_rows = tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, rows)
+        elif weigh_by_rows:
+            global_rows = batch_rows(inputs, targets)
         with tf.GradientTape() as tape:
             outputs = model(inputs, training=True)
             regularization = model.losses
             losses = self.objectives.losses(inputs, targets, outputs, regularization)
             # The optimizer sums gradients over replicas: weight each replica's share by its rows.
             objective = self.objectives.replica_objective(losses, regularization, rows, global_rows, replicas)
+            if self.loss_scaling:
+                objective = self.optimizer.scale_loss(objective)
         variables = model.trainable_variables
         gradients = tape.gradient(objective, variables)
         pairs = [(g, v) for g, v in zip(gradients, variables) if g is not None]
-        self.optimizer.apply([g for g, _ in pairs], [v for _, v in pairs])
-        self.train_metrics.update(inputs, targets, outputs, losses)
+        return Pass(inputs, targets, outputs, losses, [g for g, _ in pairs], [v for _, v in pairs], global_rows)
+
+    def _apply(self, gradients: list, variables: list) -> None:
+        """One optimizer step (mixed_float16 on several replicas: skipped on all when any overflowed)."""
+        if self.loss_scaling and self.strategy.num_replicas_in_sync > 1:
+            gradients = non_finite_everywhere(gradients)
+        self.optimizer.apply(gradients, variables)
+
+    def _train_step(self, batch):
+        p = self._pass(batch)
+        self._apply(p.gradients, p.variables)
+        self.train_metrics.update(p.inputs, p.targets, p.outputs, p.losses)
+
+    def _accumulate_step(self, batch):
+        """Add the batch's gradients to the accumulators (trainer.accumulate > 1); no optimizer step."""
+        p = self._pass(batch, weigh_by_rows=True)
+        self._accumulated = p.variables  # (at trace time) what the optimizer step of this trace applies to
+        self.accumulation.add(p.gradients, p.variables, p.step_rows)
+        self.train_metrics.update(p.inputs, p.targets, p.outputs, p.losses)
+
+    def _optimizer_step(self):
+        """The optimizer step of a complete group of batches: their mean gradient, then cleared."""
+        self.accumulation.apply(self._apply, self._accumulated)
 
     def _eval_step(self, batch):
         inputs, targets = _owned(batch) if self.strategy.num_replicas_in_sync > 1 else batch
@@ -96,6 +148,12 @@ class Steps:
     def _train_execution(self, iterator, steps):
         for _ in tf.range(steps):
             self.strategy.run(self._train_step, args=(next(iterator),))
+
+    def _accumulating_execution(self, iterator, steps):
+        for _ in tf.range(steps):
+            self.strategy.run(self._accumulate_step, args=(next(iterator),))
+            if self.accumulation.batch_done():  # across replicas: a cond in a replica may not merge_call
+                self.strategy.run(self._optimizer_step)
 
     def _eval_execution(self, iterator, steps):
         if self.prediction is None:
