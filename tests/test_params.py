@@ -212,8 +212,8 @@ def test_validators_run_on_direct_construction():
 
 
 def test_trainer_params_from_dict_errors():
-    with pytest.raises(trainrig.TrainrigError, match="must be 'adam', 'adamw', 'rmsprop' or 'sgd', got 'adamx'"):
-        from_dict(trainrig.TrainerParams, {"optimizer": "adamx"})
+    with pytest.raises(trainrig.TrainrigError, match="must be 'float32', 'mixed_bfloat16' or 'mixed_float16', got 'float8'"):
+        from_dict(trainrig.TrainerParams, {"precision": "float8"})
     with pytest.raises(trainrig.TrainrigError, match="epochs must be >= 1"):
         from_dict(trainrig.TrainerParams, {"epochs": 0})
     with pytest.raises(trainrig.TrainrigError) as info:
