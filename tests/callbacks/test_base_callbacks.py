@@ -83,10 +83,13 @@ def test_best_model_exports_only_on_improvement(tmp_path):
     context.exporter = Exporter({"default": graph}, [], "tests:none", context=context)
     callback = BestModel(context)
     callback.on_epoch_end(0, {"val_loss": 1.0})
+    context.exporter.wait()  # the SavedModel and the swap are written in the background
     assert json.loads((tmp_path / "best" / "trainrig.json").read_text())["epoch"] == 1
     callback.on_epoch_end(1, {"val_loss": 2.0})
+    context.exporter.wait()
     assert json.loads((tmp_path / "best" / "trainrig.json").read_text())["epoch"] == 1
     callback.on_epoch_end(2, {"val_loss": 0.5})
+    context.exporter.wait()
     manifest = json.loads((tmp_path / "best" / "trainrig.json").read_text())
     assert (manifest["epoch"], manifest["value"]) == (3, 0.5)
     assert callback.get_state() == {"best": 0.5, "best_epoch": 3}

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
 
-import keras
 import numpy as np
 import pytest
 
@@ -12,23 +10,8 @@ import trainrig
 from trainrig.checkpoint.store import CheckpointStore
 
 from fixtures_pkg.helpers import make_params
-from fixtures_pkg.replay import ReplayData
+from fixtures_pkg.replay import CrashAt, ReplayData, weights_hash
 from fixtures_pkg.tinymodels import DropoutClassifier
-
-
-def weights_hash(path) -> str:
-    return hashlib.sha256(b"".join(np.asarray(w).tobytes() for w in trainrig.load_model(path).get_weights())).hexdigest()
-
-
-class CrashAt(keras.callbacks.Callback):
-    def __init__(self, at):
-        super().__init__()
-        self.seen, self.at = 0, at
-
-    def on_train_batch_end(self, batch, logs=None):
-        self.seen += 1
-        if self.seen == self.at:
-            raise RuntimeError("simulated crash")
 
 
 def params(out, **overrides):

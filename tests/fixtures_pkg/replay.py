@@ -1,6 +1,9 @@
-"""Data whose training sequence has no get_state(): resume replays its on_epoch_end() calls."""
+"""Data whose training sequence has no get_state() (resume replays its on_epoch_end() calls); a crash at a
+batch; the hash of an export's weights (to compare an interrupted and resumed run with a whole one)."""
 
 from __future__ import annotations
+
+import hashlib
 
 import keras
 import numpy as np
@@ -31,3 +34,24 @@ class EpochShuffledSequence(keras.utils.PyDataset):
 class ReplayData(TinyData):
     def train_sequence(self, batch_size):
         return EpochShuffledSequence(self.x_train, self.y_train, self.label_train, batch_size, self.seed)
+
+
+class CrashAt(keras.callbacks.Callback):
+    """Raises after the ``at``-th training batch (a crash in the middle of a run)."""
+
+    def __init__(self, at):
+        super().__init__()
+        self.seen, self.at = 0, at
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.seen += 1
+        if self.seen == self.at:
+            raise RuntimeError("simulated crash")
+
+
+def weights_hash(path) -> str:
+    """sha256 of the weights of the export at ``path`` (a run or export directory)."""
+    import trainrig
+
+    weights = trainrig.load_model(path).get_weights()
+    return hashlib.sha256(b"".join(np.asarray(w).tobytes() for w in weights)).hexdigest()

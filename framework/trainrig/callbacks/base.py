@@ -18,9 +18,15 @@ class TrainrigCallback(keras.callbacks.Callback):
     callback keeps anything that must survive a resume. The state is saved under :attr:`state_key`,
     by default the class path; set it to a fixed string when a class is renamed or moved, or when a
     run uses two callbacks of one class.
+
+    A callback that overrides a training batch hook makes trainrig run one step per execution (by
+    default, ``trainer.steps_per_execution`` 0), so that it sees every batch. Set
+    :attr:`batch_hooks_per_execution` to ``True`` when the hook is as well served once per execution of
+    several steps (``batch`` is then the execution's last batch): a progress display, say.
     """
 
     state_key: str | None = None
+    batch_hooks_per_execution: bool = False
 
     def __init__(self, context: RunContext):
         super().__init__()

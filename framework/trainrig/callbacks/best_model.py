@@ -11,7 +11,10 @@ class BestModel(TrainrigCallback):
     """Exports to ``best/`` when ``logs[context.best.monitor]`` beats the best so far.
 
     The monitored key and direction come from the model's ``_best_logging_settings`` (validation
-    value, e.g. ``val_loss``). ``best/trainrig.json`` records the epoch and the value.
+    value, e.g. ``val_loss``). ``best/trainrig.json`` records the epoch and the value. The weights are
+    taken at once (each graph's ``.keras`` file); the SavedModels and the swap into ``best/`` are written
+    on a background thread while training goes on (:meth:`~trainrig.export.exporter.Exporter.export_in_background`);
+    the run waits for them before its final export.
     """
 
     def __init__(self, context):
@@ -33,7 +36,7 @@ class BestModel(TrainrigCallback):
             return
         previous = self.best
         self.best, self.best_epoch = value, epoch + 1
-        self.context.exporter.export(
+        self.context.exporter.export_in_background(
             self.context.run_dir.best, "best", extra={"epoch": self.best_epoch, "monitor": self.monitor, "value": value}
         )
         if self.context.params.progress != "none":

@@ -19,8 +19,11 @@ def progress_mode(setting: str) -> str:
 class ProgressLogger(TrainrigCallback):
     """Shows ``loss``, the named losses and metrics while training, and the validation values at epoch end.
 
-    Reads the batch-end ``logs`` (running training averages) and the epoch-end ``logs``.
+    Reads the batch-end ``logs`` (running training averages) and the epoch-end ``logs``. Its batch hook
+    accepts executions of several steps (the bar then moves once per execution).
     """
+
+    batch_hooks_per_execution = True
 
     def __init__(self, context):
         super().__init__(context)

@@ -7,9 +7,11 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 from tensorboard.plugins.hparams import api as hparams_api
+from tensorboard.plugins.scalar import metadata as scalar_metadata
 
 from trainrig.callbacks.base import TrainrigCallback
 from trainrig.log_keys import LEARNING_RATE, epochs_recorded
+from trainrig.train.environment import learning_rate_schedule_of
 from trainrig.tensorboard.writers import (
     TRAIN_RUN,
     VALIDATION_RUN,
@@ -37,6 +39,9 @@ def _last_steps(directory, per_step_tag: str) -> tuple[int, int]:
     return epochs, steps
 
 
+SCALAR_METADATA = scalar_metadata.create_summary_metadata(display_name=STEP_LEARNING_RATE, description="")
+
+
 class TensorBoardLogger(TrainrigCallback):
     """Logs under ``OUTPUT/tensorboard/{train,validation}``; the step of epoch ``e`` (0-based) is ``e + 1``.
 
@@ -48,11 +53,15 @@ class TensorBoardLogger(TrainrigCallback):
     layers is written as text ``freeze`` into the ``train`` run at its epoch (and ``frozen_layers``,
     their count, as a scalar).
 
-    The learning rate is also written per optimizer step, as ``learning_rate/step`` in the ``train`` run
-    at step ``optimizer.iterations``: at the start and after every execution of ``steps_per_execution``
-    steps, the rate the next step uses (the schedule's value at that step). On resume, steps already in
-    the event files are not written again.
+    The learning rate is also written per optimizer step, as ``learning_rate/step`` in the ``train`` run:
+    at the start and after every execution, the rate of every optimizer step ``s`` the execution
+    passed (``s`` = ``optimizer.iterations`` before that step: the value its schedule gives at ``s``; a
+    fixed rate as it is then). On resume, steps already in the event files are not written again. The
+    batch hook accepts executions of several steps (``batch_hooks_per_execution``), so it does not keep
+    trainrig from fusing steps.
     """
+
+    batch_hooks_per_execution = True
 
     def __init__(self, context):
         super().__init__(context)
@@ -75,19 +84,22 @@ class TensorBoardLogger(TrainrigCallback):
         self.writers.flush()
 
     def _step_rate_writer(self):
-        """A compiled write of the learning rate at step ``optimizer.iterations`` if that step is past
-        ``last_written`` (one graph call per execution; ``None`` without an optimizer)."""
+        """A compiled write of the rate of every optimizer step after ``last_written`` up to
+        ``optimizer.iterations``; returns ``iterations`` (``None`` without an optimizer)."""
         optimizer = self.context.optimizer
         if optimizer is None:
             optimizer = getattr(getattr(self, "model", None), "optimizer", None)
         if optimizer is None:
             return None
-        writer = self.writers.train
+        writer, schedule = self.writers.train, learning_rate_schedule_of(optimizer)
 
         def write(last_written):
             step = tf.cast(optimizer.iterations, tf.int64)
-            with writer.as_default(), tf.summary.record_if(step > last_written):
-                tf.summary.scalar(STEP_LEARNING_RATE, tf.cast(optimizer.learning_rate, tf.float32), step=step)
+            with writer.as_default():
+                for s in tf.range(last_written + 1, step + 1):
+                    rate = schedule(s) if schedule is not None else optimizer.learning_rate
+                    # write() keeps the tag as it is (scalar() would prefix the loop's name scope)
+                    tf.summary.write(STEP_LEARNING_RATE, tf.cast(rate, tf.float32), step=s, metadata=SCALAR_METADATA)
             return step
 
         return tf.function(write)

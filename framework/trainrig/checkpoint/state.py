@@ -18,10 +18,11 @@ What to capture is handed in as a :class:`Resumable`; this module knows nothing 
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol, Sequence
 
 import keras
+import tensorflow as tf
 import numpy as np
 
 from trainrig.errors import TrainrigError, warn
@@ -62,6 +63,16 @@ class Resumable:
     variables: dict[str, list]
     source: Source
     callbacks: Sequence[Any]
+    _read: Any = field(default=None, init=False, repr=False)
+
+    def read_variables(self) -> dict[str, list[np.ndarray]]:
+        """Every variable's value, read in one compiled call (one eager read per variable costs the
+        loop ~0.1-1 ms each: hundreds per checkpoint with optimizer slots and metrics)."""
+        if self._read is None:
+            groups = {group: list(variables) for group, variables in self.variables.items()}
+            self._read = tf.function(lambda: {g: [tf.identity(keras.ops.convert_to_tensor(v)) for v in vs] for g, vs in groups.items()})
+        values = self._read()
+        return {group: [t.numpy() for t in values[group]] for group in self.variables}
 
 
 def state_key(callback) -> str:
@@ -138,10 +149,11 @@ def capture(run: Resumable, position: Position) -> tuple[dict[str, np.ndarray], 
     """The arrays and JSON state of ``run`` at ``position``."""
     arrays: dict[str, np.ndarray] = {}
     layout: dict[str, list[str]] = {}
+    values = run.read_variables()
     for group, variables in run.variables.items():
         layout[group] = [v.path for v in variables]
-        for i, v in enumerate(variables):
-            arrays[f"{group}/{i}"] = keras.ops.convert_to_numpy(v)
+        for i, value in enumerate(values[group]):
+            arrays[f"{group}/{i}"] = value
     seed_state = _global_seed_state()
     if seed_state is not None:
         arrays["rng/keras_global"] = keras.ops.convert_to_numpy(seed_state)

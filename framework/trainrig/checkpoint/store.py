@@ -91,12 +91,18 @@ class CheckpointStore:
         self._pending: Future | None = None
         self._swept = False
 
-    def save_async(self, step: int, arrays: dict[str, np.ndarray], state: dict) -> None:
-        """Like :meth:`save`, in the background; ``arrays`` must not change afterwards (pass copies)."""
+    def save_async(self, step: int, arrays: dict[str, np.ndarray], state: dict, after=None) -> None:
+        """Like :meth:`save`, in the background; ``arrays`` must not change afterwards (pass copies).
+        ``after``: a function the writer calls (and waits for) before it writes."""
         self.wait()
         if self._writer is None:
             self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="trainrig-checkpoint")
-        self._pending = self._writer.submit(self.save, step, arrays, state)
+        self._pending = self._writer.submit(self._save_after, after, step, arrays, state)
+
+    def _save_after(self, after, step: int, arrays: dict[str, np.ndarray], state: dict) -> None:
+        if after is not None:
+            after()
+        self.save(step, arrays, state)
 
     def wait(self) -> None:
         """Block until the background write is on disk; raise its error if it failed."""

@@ -20,6 +20,16 @@ class ArraySequence(keras.utils.PyDataset):
     the batches depend only on how many epochs have passed (``on_epoch_end()`` calls); this is what
     exact resume relies on. ``preprocess(inputs, targets) -> (inputs, targets)`` runs on every batch,
     never on the whole arrays. The last batch is smaller when the length does not divide evenly.
+
+    How trainrig reads it (``trainrig.data.pipeline.BatchSource``): without ``preprocess`` the batches
+    are gathered in ``tf.data`` from a copy of the arrays made once (no Python per batch), when
+    ``__getitem__``, ``__len__``, ``_order_of``, ``on_epoch_end`` and ``set_state`` are this class's
+    own (a subclass overriding one of them decides the rows itself and is read through
+    ``__getitem__``) and every array is a plain numeric or bool ``numpy.ndarray`` (a memmap is not
+    copied into memory; text arrays go through Python). With ``preprocess`` every batch is
+    ``__getitem__`` called from Python: one at a time in a background thread, or by ``workers``
+    threads (``use_multiprocessing=True``: processes, Linux only), at most ``max_queue_size`` batches
+    ahead, as in ``keras.utils.PyDataset`` — the batches and their order are the same either way.
     """
 
     def __init__(
@@ -31,8 +41,11 @@ class ArraySequence(keras.utils.PyDataset):
         shuffle: bool = False,
         seed: int = 0,
         preprocess: Callable[[dict, dict], Batch] | None = None,
+        workers: int = 1,
+        use_multiprocessing: bool = False,
+        max_queue_size: int = 10,
     ):
-        super().__init__()
+        super().__init__(workers=workers, use_multiprocessing=use_multiprocessing, max_queue_size=max_queue_size)
         lengths = {name: len(a) for name, a in {**inputs, **targets}.items()}
         if len(set(lengths.values())) != 1:
             raise TrainrigError(f"ArraySequence arrays must have the same length, got {lengths}")

@@ -1,9 +1,16 @@
 """One view of any sequence the loop reads: its length, its batch signature, an epoch as ``tf.data``.
 
-A ``PyDataset`` is read through ``tf.data.Dataset.from_generator`` (prefetched, so the next batch is
-prepared while the current step runs) starting at any batch index, which is what a mid-epoch resume
-needs; a ``tf.data.Dataset`` is used as it is. Either way the training loop sees a ``tf.data``
-dataset it can hand to ``strategy.experimental_distribute_dataset``.
+``dataset(start)`` gives batches ``start ..`` of the current epoch (a mid-epoch resume starts
+inside one), read one of these ways:
+
+- a ``tf.data.Dataset`` is used as it is (``take``/``skip``);
+- an ``ArraySequence`` without ``preprocess`` (and without overrides of what decides its rows) is
+  gathered in ``tf.data`` from the arrays, converted to variables once: no Python per batch
+  (:mod:`trainrig.data.native` has the exact rule);
+- any other ``PyDataset`` is read through Python, one batch at a time in a background thread, or by
+  the ``workers`` threads or processes it declares (:mod:`trainrig.data.workers`).
+
+Every way gives the same batches, in the same order, as ``sequence[i]``.
 """
 
 from __future__ import annotations
@@ -14,9 +21,9 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from trainrig.data.native import NativeArrays, reads_natively
+from trainrig.data.workers import PythonReader, parallelism
 from trainrig.errors import TrainrigError, warn
-
-_PREFETCH_BATCHES = 2
 
 
 def _spec_of(value, where: str) -> tf.TensorSpec:
@@ -40,7 +47,9 @@ class _GlobalRngWatch:
     random generator. Batches are prefetched in a background thread, so how far such a draw has
     advanced the generator when a checkpoint saves it depends on timing: exact resume is lost.
     Comparing the two generators' states around each read costs a few microseconds; after the
-    first warning (or for validation and prediction) nothing is compared."""
+    first warning (or for validation and prediction) nothing is compared. Sequences read natively
+    (``ArraySequence``'s own ``__getitem__`` draws nothing) or by workers (reads overlap or happen in
+    other processes, so nothing can be told) are not watched."""
 
     def __init__(self, enabled: bool):
         self.warned = not enabled
@@ -89,6 +98,9 @@ class BatchSource:
                 {k: _spec_of(v, f"{name} input {k!r}") for k, v in inputs.items()},
                 {k: _spec_of(v, f"{name} target {k!r}") for k, v in targets.items()},
             )
+            self.reader = PythonReader(sequence, name, self.signature, self.watch_global_rng)
+            self._whole_epoch: tuple[tuple, tf.data.Dataset] | None = None
+            self.native = NativeArrays(sequence, self.signature) if reads_natively(sequence) else None
         if self.length == 0:
             raise TrainrigError(f"the {name} sequence is empty")
 
@@ -119,22 +131,37 @@ class BatchSource:
         return join([p[0] for p in parts]), join([p[1] for p in parts])
 
     def dataset(self, start: int = 0) -> tf.data.Dataset:
-        """The batches ``start .. len-1`` of the current epoch."""
+        """The batches ``start .. len-1`` of the current epoch (see the module docstring for how they are read)."""
         if self.is_dataset:
             return self.sequence.take(self.length).skip(start)
-        sequence, stop, watch = self.sequence, self.length, self.watch_global_rng
+        native = self._native_dataset(start)
+        return native if native is not None else self._python_dataset(start)
 
-        def batches():
-            for index in range(start, stop):
-                if not watch.warned:
-                    before = watch.state()
-                    batch = sequence[index]
-                    watch.check(before, type(sequence).__name__)
-                    yield batch
-                else:
-                    yield sequence[index]
+    def _native_dataset(self, start: int) -> tf.data.Dataset | None:
+        native = self.native
+        if native is None or not native.usable() or native.element_spec() != self.signature:
+            return None
+        return native.dataset(start, self.length)
 
-        return tf.data.Dataset.from_generator(batches, output_signature=self.signature).prefetch(_PREFETCH_BATCHES)
+    def _python_dataset(self, start: int) -> tf.data.Dataset:
+        workers, processes, queue = parallelism(self.sequence, self.name)
+        if processes:
+            return self.reader.process_dataset(start, self.length, workers, queue)
+        key = (workers, queue)
+        if start == 0 and self._whole_epoch is not None and self._whole_epoch[0] == key:
+            return self._whole_epoch[1]  # reads sequence[i] when iterated: the same dataset serves every epoch
+        if workers > 1:
+            dataset = self.reader.thread_dataset(start, self.length, workers, queue)
+        else:
+            dataset = self.reader.dataset(start, self.length)
+        if start == 0:
+            self._whole_epoch = (key, dataset)  # building it traces the read function (~10-20 ms): once
+        return dataset
+
+    @property
+    def read_error(self) -> TrainrigError | None:
+        """The last failure reading a batch of a ``PyDataset`` (TensorFlow raises it wrapped in its own error)."""
+        return None if self.is_dataset else self.reader.error
 
     def epoch_end(self) -> None:
         """Tell a ``PyDataset`` an epoch has passed (it may reshuffle)."""

@@ -52,7 +52,8 @@ class Checkpointing:
         self.run_root = run_root
         self.verbose = verbose
         self.stop_request: StopRequest | None = None
-        self._steps_seen = self.global_step()  # the optimizer steps at the previous check (see after_steps)
+        self.write_after = None  # () -> a function the writer waits for before each write (the best model's export)
+        self.steps_seen = self.global_step()  # the optimizer steps at the previous check (see after_steps)
 
     def global_step(self) -> int:
         return int(keras.ops.convert_to_numpy(self.optimizer.iterations))
@@ -66,7 +67,7 @@ class Checkpointing:
             return Position.start()
         path, arrays, state = loaded
         position = restore(self.run, arrays, state)
-        self._steps_seen = self.global_step()
+        self.steps_seen = self.global_step()
         if self.verbose and not position.finished:
             print(f"resuming from {path.name}: epoch {position.epoch + 1}, step {position.step}", flush=True)
         return position
@@ -95,7 +96,8 @@ class Checkpointing:
     def save(self, position: Position, wait: bool = False) -> None:
         """Capture the state now and write it in the background (``wait``: and until it is on disk)."""
         arrays, state = capture(self.run, position)
-        self.store.save_async(position.global_step, arrays, state)
+        after = self.write_after() if self.write_after is not None else None
+        self.store.save_async(position.global_step, arrays, state, after=after)
         if wait:
             self.store.wait()
 
@@ -108,8 +110,8 @@ class Checkpointing:
         batches)."""
         global_step = self.global_step()
         every = self.every_steps
-        due = every > 0 and global_step // every > self._steps_seen // every
-        self._steps_seen = global_step
+        due = every > 0 and global_step // every > self.steps_seen // every
+        self.steps_seen = global_step
         stopping = self._stop_requested()
         if due or stopping:
             self.save(Position(epoch=epoch, step=step, global_step=global_step), wait=stopping)

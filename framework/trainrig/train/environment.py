@@ -74,3 +74,10 @@ def current_learning_rate(optimizer: keras.optimizers.Optimizer) -> float:
     """The optimizer's learning rate now: its schedule's value at its ``iterations`` (NaN if not finite)."""
     value = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
     return value if math.isfinite(value) else float("nan")
+
+
+def learning_rate_schedule_of(optimizer: keras.optimizers.Optimizer):
+    """The optimizer's ``LearningRateSchedule`` (through a loss-scale wrapper), or ``None`` for a fixed rate."""
+    inner = getattr(optimizer, "inner_optimizer", optimizer)
+    rate = getattr(inner, "_learning_rate", None)
+    return rate if isinstance(rate, keras.optimizers.schedules.LearningRateSchedule) else None

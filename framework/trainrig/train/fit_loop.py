@@ -2,14 +2,16 @@
 
 The callbacks see the keras protocol: ``on_train_begin``; per epoch (after freeze training has
 applied the epoch's frozen layers) ``on_epoch_begin``,
-``on_train_batch_begin``/``_end`` around every execution of ``steps_per_execution`` steps (batch-end
-``logs``: the running training averages), a validation pass (``on_test_*``), then ``on_epoch_end``
+``on_train_batch_begin``/``_end`` around every execution of one or more steps (batch-end ``logs``: the
+running training averages; how many steps an execution runs: :mod:`trainrig.train.executions`), a
+validation pass (``on_test_*``), then ``on_epoch_end``
 with every training value, every validation value (``val_`` prefix) and ``learning_rate``;
 ``on_train_end`` at the end.
 """
 
 from __future__ import annotations
 
+import time
 from typing import Callable, Protocol
 
 import keras
@@ -19,6 +21,7 @@ from trainrig.context import ValidationResult
 from trainrig.log_keys import LEARNING_RATE
 from trainrig.train.checkpointing import Checkpointing
 from trainrig.train.environment import current_learning_rate
+from trainrig.train.executions import ExecutionSizes
 from trainrig.train.setup import RunParts
 
 
@@ -44,7 +47,7 @@ class FitLoop:
         validate: Callable[[], ValidationResult],
         checkpoints: Checkpointing,
         epochs: int,
-        steps_per_execution: int,
+        executions: ExecutionSizes,
         freezing: EpochPhases,
     ):
         self.parts = parts
@@ -53,7 +56,7 @@ class FitLoop:
         self.checkpoints = checkpoints
         self.freezing = freezing
         self.epochs = epochs
-        self.steps_per_execution = steps_per_execution
+        self.executions = executions
 
     def run(self, position: Position) -> dict[str, float]:
         """Train from ``position``; return the last epoch's ``logs``."""
@@ -88,14 +91,16 @@ class FitLoop:
         return logs
 
     def _train_steps(self, epoch: int, step: int) -> dict[str, float]:
-        parts, callbacks = self.parts, self.callbacks
+        parts, callbacks, executions = self.parts, self.callbacks, self.executions
         steps_per_epoch = parts.steps_per_epoch
         iterator = iter(parts.strategy.experimental_distribute_dataset(parts.train_source.dataset(step)))
         logs = parts.train_metrics.results()
         while step < steps_per_epoch:
-            count = min(self.steps_per_execution, steps_per_epoch - step)
+            count = executions.next(step, steps_per_epoch, self.checkpoints.steps_seen)
             callbacks.on_train_batch_begin(step)
+            started = time.perf_counter()
             parts.steps.train(iterator, count)
+            executions.observe(count, time.perf_counter() - started)
             step += count
             logs = parts.train_metrics.results()
             callbacks.on_train_batch_end(step - 1, logs)

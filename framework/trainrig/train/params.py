@@ -213,10 +213,12 @@ class TrainerParams:
         default=False, help="Enable TensorFlow op determinism: the same seed gives the same bits on CPU (slower on some ops)."
     )
     steps_per_execution: int = field(
-        default=1,
-        help="Training/validation steps run inside one tf.function call; >1 speeds up small models "
-        "(batch callbacks then run once per execution).",
-        validator=at_least(1),
+        default=0,
+        help="Training/validation steps run inside one tf.function call. 0 = auto: one step per call while a callback "
+        "needs every batch (overrides a batch hook), else as many as take about 0.2 s (never across a step "
+        "checkpoint) and the whole validation pass in one call. N >= 1: N steps per call (batch callbacks then run "
+        "once per call). The results are the same either way.",
+        validator=at_least(0),
     )
     accumulate: int = field(
         default=1,

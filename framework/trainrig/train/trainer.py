@@ -37,6 +37,7 @@ from trainrig.train.best_metric import choose_best_metric, resolve_custom_score
 from trainrig.train.checkpointing import Checkpointing, resumable_parts
 from trainrig.train.contributions import export_graphs, plugin_callbacks
 from trainrig.train.evaluation import ValidationLoop
+from trainrig.train.executions import ExecutionSizes, listeners, validation_steps_per_execution
 from trainrig.train.fit_loop import FitLoop
 from trainrig.train.fit_stages import FitStages
 from trainrig.train.freeze import freeze_controller
@@ -130,7 +131,12 @@ class Trainer:
         with parts.strategy.scope():  # plugins' export graphs may create variables (an EMA copy, say)
             graphs = export_graphs(self.plugins, self.model, parts.built, self.context)
         self.context.exporter = Exporter(
-            graphs, self.model._additional_layers(), object_path(type(self.model)), self.plugins, self.context
+            graphs,
+            self.model._additional_layers(),
+            object_path(type(self.model)),
+            self.plugins,
+            self.context,
+            precision=self.params.precision,
         )
         self.callbacks = keras.callbacks.CallbackList(
             [*plugin_callbacks(self.plugins, self.context), *self.user_callbacks],
@@ -173,10 +179,14 @@ class Trainer:
             self.run_dir.root,
             verbose=verbose,
         )
-        self.validation = ValidationLoop(parts, self.callbacks, params.steps_per_execution, params.print_samples)
-        self.loop = FitLoop(
-            parts, self.callbacks, self.validate, self.checkpoints, params.epochs, params.steps_per_execution, self.freezing
+        self.checkpoints.write_after = self.context.exporter.barrier
+        callbacks, replicas = self.callbacks.callbacks, parts.strategy.num_replicas_in_sync
+        validation_steps = validation_steps_per_execution(params.steps_per_execution, callbacks, replicas, len(parts.val_source))
+        self.validation = ValidationLoop(parts, self.callbacks, validation_steps, params.print_samples)
+        executions = ExecutionSizes(
+            params.steps_per_execution, bool(listeners(callbacks)), params.checkpoint_every_steps, params.accumulate
         )
+        self.loop = FitLoop(parts, self.callbacks, self.validate, self.checkpoints, params.epochs, executions, self.freezing)
 
     def freeze_plan(self) -> str:
         """The phases of freeze training resolved against the real model (what ``freeze.dry_run`` prints)."""
@@ -227,7 +237,8 @@ class Trainer:
             self.stages.pre_fit()
             self.plugins.call("trainrig_run_start", trainer=self.context)
             with self.checkpoints.watching_for_stop():
-                self.loop.run(position)
+                with self.context.exporter.background():  # the best model's export (see BestModel)
+                    self.loop.run(position)
                 self.stages.post_fit()
                 self._export_final()
                 self.checkpoints.finish(epochs_recorded(self.history))

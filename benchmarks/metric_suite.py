@@ -1,16 +1,11 @@
-"""Benchmark: trainrig's numpy metric suite against the same metrics computed with scikit-learn.
+"""trainrig's numpy metric suite against the same metrics computed with scikit-learn.
 
-Run from the repository root::
-
-    python benchmarks/bench_metric_suite.py            # 10^6 binary, 10^5 x 10 multiclass
-    python benchmarks/bench_metric_suite.py --quick    # 10x smaller, for a smoke test
-
-It prints a markdown table: the best of ``--repeat`` (default 3) wall-clock times of
-``trainrig.metrics.compute_suite`` and of the scikit-learn equivalents, and their ratio
-(sklearn time / trainrig time; above 1 means trainrig is faster). The values of both sides are checked
+The wall time of one ``trainrig.metrics.compute_suite`` call against the scikit-learn equivalents,
+one call per metric as a user would write them, per repetition (interleaved); the ratio is sklearn
+time / trainrig time (the speed-up: above 1 means trainrig is faster). Both sides' values are checked
 to agree before timing.
 
-scikit-learn side (one call per metric, as a user would write it):
+scikit-learn side:
 
 * binary: ``accuracy_score``, ``precision_recall_fscore_support(average="binary")`` (precision,
   recall, F1 in one call), ``confusion_matrix`` (cost matrix gain), ``log_loss``, ``roc_auc_score``,
@@ -19,28 +14,25 @@ scikit-learn side (one call per metric, as a user would write it):
   ``roc_auc_score(multi_class="ovo")``, ``average_precision_score`` on the one-hot targets (macro).
 
 Inputs are float32-valued probabilities, as a Keras model outputs them (multiclass rows renormalised
-in float64 so scikit-learn's sum-to-one check passes).
+in float64 so scikit-learn's sum-to-one check passes). Sizes: 10^6 binary rows (with and without
+sample weights) and 10^5 x 10 multiclass rows; tiny: 10^4 rows each.
 """
 
 from __future__ import annotations
 
-import argparse
 import math
-import os
-import platform
-import sys
 import time
-from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "framework"))
+from benchmarks.common import Row, compared, interleave
 
-import sklearn  # noqa: E402
-from sklearn import metrics as skm  # noqa: E402
+NAME = "metric_suite"
+DESCRIPTION = "trainrig.metrics.compute_suite vs the same metrics with scikit-learn (binary 10^6, multiclass 10^5 x 10)"
 
-from trainrig.metrics import compute_suite  # noqa: E402
-
+ROWS = {"full": {"binary": 10**6, "multiclass": 10**5}, "tiny": {"binary": 10**4, "multiclass": 10**4}}
+CLASSES = 10
 GAINS = {"tp": 1.0, "tn": 0.0, "fp": -0.3, "fn": 0.0}
 
 
@@ -63,6 +55,8 @@ def multiclass_data(n: int, k: int, seed: int = 0):
 
 
 def sklearn_binary(y, p, w=None, threshold=0.5, lift_ratio=0.4):
+    from sklearn import metrics as skm
+
     d = (p >= threshold).astype(np.int64)
     precision, recall, f1, _ = skm.precision_recall_fscore_support(y, d, average="binary", sample_weight=w)
     tn, fp, fn, tp = skm.confusion_matrix(y, d, labels=[0, 1], sample_weight=w).ravel()
@@ -84,6 +78,8 @@ def sklearn_binary(y, p, w=None, threshold=0.5, lift_ratio=0.4):
 
 
 def sklearn_multiclass(y, proba):
+    from sklearn import metrics as skm
+
     k = proba.shape[1]
     d = np.argmax(proba, axis=1)
     precision, recall, f1, _ = skm.precision_recall_fscore_support(y, d, average="macro")
@@ -98,66 +94,52 @@ def sklearn_multiclass(y, proba):
     }
 
 
-def best_time(function, repeat: int) -> float:
-    best = math.inf
-    for _ in range(repeat):
-        start = time.perf_counter()
-        function()
-        best = min(best, time.perf_counter() - start)
-    return best
-
-
 def check_agree(ours: dict, theirs: dict, case: str) -> None:
     for name, value in theirs.items():
         # float32 inputs: sklearn computes some metrics in float32, so agree to ~1e-6
         if not math.isclose(ours[name], float(value), rel_tol=1e-5, abs_tol=1e-7):
-            raise SystemExit(f"{case}: {name} differs: trainrig {ours[name]!r}, sklearn {value!r}")
+            raise AssertionError(f"{case}: {name} differs: trainrig {ours[name]!r}, sklearn {value!r}")
 
 
-def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="10x smaller inputs")
-    parser.add_argument("--repeat", type=int, default=3, help="timed runs per case; the best counts (default 3)")
-    args = parser.parse_args(argv)
-    scale = 10 if args.quick else 1
+def seconds(function: Callable[[], object]) -> Callable[[], float]:
+    """A side of the comparison: ``function``'s wall time."""
 
-    n_binary = 10**6 // scale
-    n_multi, k = 10**5 // scale, 10
+    def timed() -> float:
+        started = time.perf_counter()
+        function()
+        return time.perf_counter() - started
+
+    return timed
+
+
+def cases(size: str) -> list[tuple[str, Callable[[], dict], Callable[[], dict]]]:
+    """``(case, trainrig's suite, scikit-learn's metrics)`` on the inputs of ``size``."""
+    from trainrig.metrics import compute_suite
+
+    n_binary, n_multi = ROWS[size]["binary"], ROWS[size]["multiclass"]
     y_b, p_b = binary_data(n_binary)
     w_b = np.random.default_rng(1).uniform(0.0, 2.0, n_binary)
-    y_m, p_m = multiclass_data(n_multi, k)
-
-    cases = [
-        (
-            f"binary, n = {n_binary:,}",
-            lambda: compute_suite("binary", y_b, p_b),
-            lambda: sklearn_binary(y_b, p_b),
-        ),
+    y_m, p_m = multiclass_data(n_multi, CLASSES)
+    return [
+        (f"binary, n = {n_binary:,}", lambda: compute_suite("binary", y_b, p_b), lambda: sklearn_binary(y_b, p_b)),
         (
             f"binary, n = {n_binary:,}, sample weights",
             lambda: compute_suite("binary", y_b, p_b, w_b),
             lambda: sklearn_binary(y_b, p_b, w_b),
         ),
         (
-            f"multiclass, n = {n_multi:,}, k = {k}",
+            f"multiclass, n = {n_multi:,}, k = {CLASSES}",
             lambda: compute_suite("multiclass", y_m, p_m),
             lambda: sklearn_multiclass(y_m, p_m),
         ),
     ]
 
-    print(
-        f"numpy {np.__version__}, scikit-learn {sklearn.__version__}, Python {platform.python_version()}, "
-        f"{os.cpu_count()} CPU(s), {platform.machine()}"
-    )
-    print()
-    print("| case | trainrig compute_suite | scikit-learn | speed-up (sklearn / trainrig) |")
-    print("|---|---:|---:|---:|")
-    for case, ours, theirs in cases:
+
+def run(size: str, repeats: int) -> list[Row]:
+    rows = []
+    for case, ours, theirs in cases(size):
         check_agree(ours(), theirs(), case)
-        t_ours = best_time(ours, args.repeat)
-        t_theirs = best_time(theirs, args.repeat)
-        print(f"| {case} | {t_ours * 1e3:.0f} ms | {t_theirs * 1e3:.0f} ms | {t_theirs / t_ours:.1f}x |")
-
-
-if __name__ == "__main__":
-    main()
+        results = interleave({"scikit-learn": seconds(theirs), "trainrig": seconds(ours)}, repeats)
+        ms = {side: [1e3 * t for t in times] for side, times in results.items()}
+        rows += compared(NAME, case, "one call", "ms", ms, baseline="trainrig")
+    return rows
