@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import trainrig
 from trainrig.data import workers as reading
 from trainrig.data.pipeline import BatchSource
 from trainrig.errors import TrainrigError
@@ -273,3 +274,31 @@ def test_a_worker_process_that_dies_is_reported(nothing_left_behind):
     died = r"sequence DiesInAWorker, batch \d \(read in a worker process\): the worker process died"
     with pytest.raises(tf.errors.OpError, match=died):
         read(source)
+
+
+class FailingData(trainrig.DataBase[trainrig.DataBaseParams]):
+    """A training sequence that fails at batch 5 of the first epoch; 8 x 4 validation rows."""
+
+    def train_sequence(self, batch_size):
+        return EpochSequence(fail_at=5, workers=2)
+
+    def val_sequence(self, batch_size):
+        return EpochSequence()
+
+
+class XModel(trainrig.ModelBase[trainrig.ModelBaseParams]):
+    def create_graph(self, params):
+        inputs = {"x": keras.Input((3,), name="x"), "pid": keras.Input((), name="pid", dtype="int64"),
+                  "concurrent": keras.Input((), name="concurrent", dtype="int64")}
+        return keras.Model(inputs, {"y_hat": keras.layers.Dense(1)(inputs["x"])})
+
+    def _loss(self):
+        return {"mse": trainrig.LossDefinition("y", "y_hat", keras.losses.MeanSquaredError())}
+
+
+def test_a_run_whose_sequence_fails_stops_with_the_one_line_error(tmp_path, nothing_left_behind):
+    params = trainrig.TrainerParams(epochs=1, batch_size=4, progress="none", output_dir=str(tmp_path / "run"))
+    with pytest.raises(TrainrigError) as info:
+        trainrig.Trainer(params, XModel(), FailingData()).train()
+    message = "the training sequence EpochSequence, batch 5 (read in a worker thread): __getitem__ raised ValueError: no batch 5 today"
+    assert str(info.value) == message

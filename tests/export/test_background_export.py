@@ -7,6 +7,7 @@ import json
 import os
 import random
 import threading
+import time
 
 import keras
 import numpy as np
@@ -108,3 +109,42 @@ def test_an_error_in_the_block_wins_over_a_background_error(tmp_path):
             exporter.export_in_background(tmp_path / "best", "best", extra={"n": 1})
             raise KeyError("the loop failed")
     assert sorted(os.listdir(tmp_path)) == ["best"]
+
+
+def test_later_exports_rewrite_only_the_variables_of_the_saved_model_and_serve_the_new_weights(tmp_path):
+    graph, exporter = exporter_with()
+    kernel = graph.layers[-1].kernel
+    served = []
+    with exporter.background():
+        for n, value in ((1, 1.0), (2, 2.0), (3, -0.5)):
+            kernel.assign(np.full((3, 2), value, "float32"))
+            exporter.export_in_background(tmp_path / f"best{n}", "best", extra={"n": n})
+            exporter.wait()
+    for n in (1, 2, 3):
+        saved_model = tf.saved_model.load(str(tmp_path / f"best{n}" / "default"))
+        served.append(saved_model.serve({"x": np.ones((1, 3), "float32")})["y"].numpy()[0, 0])
+        assert (tmp_path / f"best{n}" / "default" / "fingerprint.pb").is_file()
+    np.testing.assert_allclose(served, [3.0, 6.0, -1.5], atol=1e-6)
+
+
+def test_a_checkpoint_is_written_only_after_the_best_model_requested_before_it(tmp_path):
+    from trainrig.checkpoint.store import CheckpointStore
+
+    release = threading.Event()
+
+    class SlowPlugin:
+        @trainrig.hookimpl
+        def trainrig_export_written(self, directory, graphs, kind):
+            assert release.wait(30)
+
+    _, exporter = exporter_with(SlowPlugin())
+    store = CheckpointStore(tmp_path / "checkpoints")
+    with exporter.background():
+        exporter.export_in_background(tmp_path / "best", "best", extra={"n": 1})
+        store.save_async(7, {"a": np.zeros(2)}, {"format": 1}, after=exporter.barrier())
+        time.sleep(0.5)
+        assert store.list() == [] and not (tmp_path / "best").exists()  # a kill now loses both: consistent
+        release.set()
+        store.wait()
+        assert [step for step, _ in store.list()] == [7] and (tmp_path / "best" / "trainrig.json").is_file()
+    store.close()

@@ -15,8 +15,10 @@ Every way gives the same batches, in the same order, as ``sequence[i]``.
 
 from __future__ import annotations
 
+import contextlib
+
 import random
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import tensorflow as tf
@@ -162,6 +164,18 @@ class BatchSource:
     def read_error(self) -> TrainrigError | None:
         """The last failure reading a batch of a ``PyDataset`` (TensorFlow raises it wrapped in its own error)."""
         return None if self.is_dataset else self.reader.error
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[None]:
+        """Around the steps that read this source: a failure reading a batch comes out as its own one-line
+        error (naming the sequence and the batch) instead of TensorFlow's wrapper of it."""
+        try:
+            yield
+        except tf.errors.OpError as error:
+            failure = self.read_error
+            if failure is not None and str(failure) in str(error):
+                raise failure from error
+            raise
 
     def epoch_end(self) -> None:
         """Tell a ``PyDataset`` an epoch has passed (it may reshuffle)."""

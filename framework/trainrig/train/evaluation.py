@@ -34,7 +34,8 @@ class ValidationLoop:
         while step < total:
             count = min(self.steps_per_execution, total - step)
             callbacks.on_test_batch_begin(step)
-            predictions = parts.steps.evaluate(iterator, count)
+            with parts.val_source.reading():
+                predictions = parts.steps.evaluate(iterator, count)
             if predictions is not None:
                 gathered.append(predictions)
             step += count

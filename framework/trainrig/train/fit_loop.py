@@ -99,7 +99,8 @@ class FitLoop:
             count = executions.next(step, steps_per_epoch, self.checkpoints.steps_seen)
             callbacks.on_train_batch_begin(step)
             started = time.perf_counter()
-            parts.steps.train(iterator, count)
+            with parts.train_source.reading():
+                parts.steps.train(iterator, count)
             executions.observe(count, time.perf_counter() - started)
             step += count
             logs = parts.train_metrics.results()
