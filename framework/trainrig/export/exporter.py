@@ -134,6 +134,8 @@ class Exporter:
         if self._shadows is not None:
             self._templates = {name: SavedModelTemplate(shadow, Path(workdir.name) / name) for name, shadow in self._shadows.items()}
             self._worker = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="trainrig-export")
+            for template in self._templates.values():  # the first epoch trains meanwhile
+                self._pending.append(self._worker.submit(template.prepare))
         try:
             yield
         except BaseException:

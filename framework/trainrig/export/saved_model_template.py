@@ -40,8 +40,7 @@ class SavedModelTemplate:
     def write(self, target: Path, values: list[np.ndarray]) -> None:
         """Write the SavedModel of ``graph`` with its variables set to ``values`` into ``target`` (new)."""
         target = Path(target)
-        if self.loaded is None and self.usable:
-            self._make(values)
+        self.prepare()
         if not self.usable:
             self.graph.export(str(target), verbose=False)
             return
@@ -51,11 +50,14 @@ class SavedModelTemplate:
         tf.train.Checkpoint(root=self.loaded).write(str(target / "variables" / "variables"))
         _write_fingerprint(target)
 
-    def _make(self, values: list[np.ndarray]) -> None:
+    def prepare(self) -> None:
+        """Write and load the template (once; the exporter does it early, on its background thread)."""
+        if self.loaded is not None or not self.usable:
+            return
         self.graph.export(str(self.template), verbose=False)
         loaded = tf.saved_model.load(str(self.template))
         layout = [(tuple(v.shape), v.dtype.name) for v in getattr(loaded, "variables", [])]
-        self.usable = layout == [(tuple(np.shape(x)), np.asarray(x).dtype.name) for x in values]
+        self.usable = layout == [(tuple(v.shape), tf.as_dtype(v.dtype).name) for v in self.graph.variables]
         self.loaded = loaded if self.usable else None
 
 
