@@ -33,6 +33,9 @@ _LAZY = {
     "DataBase": "trainrig.data.base",
     "ArraySequence": "trainrig.data.arrays",
     "DataAugmentationSequence": "trainrig.data.augmentation",
+    "BatchAugmentation": "trainrig.data.augmentation",
+    "build_augmentation": "trainrig.train.augment",
+    "FitArguments": "trainrig.train.fit_arguments",
     "Trainer": "trainrig.train.trainer",
     "TensorBoardDataHandler": "trainrig.tensorboard.handler",
     "TrainrigCallback": "trainrig.callbacks.base",
@@ -42,9 +45,11 @@ _LAZY = {
 
 __all__ = [
     "ArraySequence",
+    "BatchAugmentation",
     "DataBase",
     "DataAugmentationSequence",
     "DataBaseParams",
+    "FitArguments",
     "GraphBase",
     "LossDefinition",
     "MetricDefinition",
@@ -59,6 +64,7 @@ __all__ = [
     "TrainerParams",
     "TrainrigCallback",
     "TrainrigError",
+    "build_augmentation",
     "define",
     "field",
     "get_variable",
@@ -80,11 +86,13 @@ def __getattr__(name: str):
 if TYPE_CHECKING:
     from trainrig.callbacks.base import TrainrigCallback
     from trainrig.data.arrays import ArraySequence
-    from trainrig.data.augmentation import DataAugmentationSequence
+    from trainrig.data.augmentation import BatchAugmentation, DataAugmentationSequence
     from trainrig.data.base import DataBase
     from trainrig.export.loader import load_model, model_path
     from trainrig.model.base import ModelBase
     from trainrig.model.graph_base import GraphBase
     from trainrig.model.multi_metric import MultiMetric
     from trainrig.tensorboard.handler import TensorBoardDataHandler
+    from trainrig.train.augment import build_augmentation
+    from trainrig.train.fit_arguments import FitArguments
     from trainrig.train.trainer import Trainer

@@ -11,6 +11,7 @@ always (from construction)                             ``params``, ``run_dir``, 
                                                        ``plugin_params``, ``params_tree``, ``history``,
                                                        ``is_chief``, ``resumed``, ``tensorboard_handler``
 ``trainrig_train_sequence`` / ``_val_sequence``        ``strategy``
+``trainrig_register_export_graphs`` and later          ``train_sequence`` (after the plugins' wrapping)
 ``trainrig_register_export_graphs`` and later          ``keras_model``, ``optimizer``, ``steps_per_epoch``,
                                                        ``prediction``, ``custom_score``, ``best``
 ``trainrig_register_callbacks`` and later              ``exporter`` (its ``graphs``), ``freeze``
@@ -82,6 +83,8 @@ class RunContext:
     tensorboard_handler: TensorBoardDataHandler | None = None
 
     strategy: tf.distribute.Strategy | None = None
+    train_sequence: Any = None
+    """The training sequence the run reads (augmented and wrapped by plugins)."""
     keras_model: keras.Model | None = None
     optimizer: keras.optimizers.Optimizer | None = None
     steps_per_epoch: int = 0

@@ -12,6 +12,7 @@ from tensorboard.plugins.scalar import metadata as scalar_metadata
 from trainrig.callbacks.base import TrainrigCallback
 from trainrig.log_keys import LEARNING_RATE, epochs_recorded
 from trainrig.train.environment import learning_rate_schedule_of
+from trainrig.tensorboard.augmentation_preview import write_augmentation_preview
 from trainrig.tensorboard.writers import (
     TRAIN_RUN,
     VALIDATION_RUN,
@@ -52,6 +53,9 @@ class TensorBoardLogger(TrainrigCallback):
     first validation batch into the ``validation`` run. With freeze training, each change of the frozen
     layers is written as text ``freeze`` into the ``train`` run at its epoch (and ``frozen_layers``,
     their count, as a scalar).
+    With augmentation of an image input, a new run's first training batch is written as images
+    ``augmentation/<input>`` (each original beside its copies, step 0; see
+    :mod:`trainrig.tensorboard.augmentation_preview`).
 
     The learning rate is also written per optimizer step, as ``learning_rate/step`` in the ``train`` run:
     at the start and after every execution, the rate of every optimizer step ``s`` the execution
@@ -79,6 +83,7 @@ class TensorBoardLogger(TrainrigCallback):
         if not self.context.resumed:
             with self.writers.train.as_default():
                 hparams_api.hparams(hparams_of(self.context.params_tree), trial_id=str(run_dir.root))
+            write_augmentation_preview(self.writers.train, self.context.train_sequence)
         else:
             self._backfill_from_history()
         self.writers.flush()

@@ -1,4 +1,5 @@
-"""``trainrig plugins``: the installed plugins, their versions and the hooks each implements."""
+"""``trainrig plugins``: the installed plugins, their versions and the hooks each implements
+(``--all``: also the built-in plugins and the augmentation names each plugin registers)."""
 
 from __future__ import annotations
 
@@ -11,14 +12,17 @@ from trainrig.cli.train import add_plugin_arguments
 def run(argv: list[str]) -> int:
     parser = Parser(prog="trainrig plugins", description="List the plugins trainrig loads and the hooks each implements.")
     parser.add_argument("--json", action="store_true", help="print JSON for machines instead of a table")
-    parser.add_argument("--all", action="store_true", help="include trainrig's built-in plugins")
+    parser.add_argument("--all", action="store_true", help="include trainrig's built-in plugins and list the augmentations every plugin registers")
     add_plugin_arguments(parser)
     args = parser.parse_args(argv)
 
     from trainrig.hooks.manager import configure, plugin_manager
 
     configure(args.plugin, args.no_plugin)
-    rows = [row for row in plugin_manager().listing() if args.all or args.json or not row["builtin"]]
+    manager = plugin_manager()
+    rows = [row for row in manager.listing() if args.all or args.json or not row["builtin"]]
+    if args.all:
+        _add_augmentations(manager, rows)
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
@@ -30,4 +34,15 @@ def run(argv: list[str]) -> int:
     widths = [max(len(str(x)) for x in column) for column in zip(header, *table)]
     for line in (header, *table):
         print("  ".join(str(cell).ljust(width) for cell, width in zip(line, widths)).rstrip())
+    for row in rows:
+        if row.get("augmentations"):
+            print(f"\naugmentations of {row['name']} ({len(row['augmentations'])}): {', '.join(row['augmentations'])}")
     return 0
+
+
+def _add_augmentations(manager, rows: list[dict]) -> None:
+    """Each row gets ``augmentations``: the names its plugin registers (calling the hook may import Keras)."""
+    registered = dict(manager.contributions("trainrig_register_augmentations", "a dict", lambda r: isinstance(r, dict)))
+    for row in rows:
+        if row["name"] in registered:
+            row["augmentations"] = list(registered[row["name"]])

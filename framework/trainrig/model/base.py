@@ -112,6 +112,33 @@ class ModelBase(Generic[P]):
         """Called once after the last epoch, before the final export, with the run context and the
         :meth:`_pre_fit` cache. Default: nothing."""
 
+    # --- advanced training mode ----------------------------------------------------------------
+
+    def _build_sequences(self, build_train_sequence_with_batch_size, build_validation_sequence_with_batch_size, batch_size: int):
+        """The ``(train, validation)`` sequences to train on. Default: both at ``batch_size``
+        (``--trainer.batch_size``).
+
+        The two builders call the data's ``train_sequence`` / ``val_sequence`` with the batch size
+        given; wrap what they return, e.g. augment three copies of batches a third the size::
+
+            def _build_sequences(self, build_train, build_validation, batch_size):
+                train = build_train(batch_size // 3)
+                augmentator = trainrig.build_augmentation([{"name": "rotation", "rotation_range": 15}])
+                return DataAugmentationSequence(train, "image", augmentator, n_augmentation=3, seed=0), build_validation(batch_size)
+
+        ``--trainer.augmentation`` and the plugins' sequence hooks apply on top of what this returns.
+        """
+        return build_train_sequence_with_batch_size(batch_size), build_validation_sequence_with_batch_size(batch_size)
+
+    def _fit_model(self, trainer, fit) -> None:
+        """Change the fit before the first step: ``fit`` is a :class:`~trainrig.FitArguments`.
+
+        Append callbacks to ``fit.callbacks`` (they run after the base callbacks, so they see every
+        metric), or set ``fit.epochs`` / ``fit.steps_per_epoch``. ``trainer`` is the run context.
+        Called on every start and resume of the run (a resumed run gets the same changes).
+        Default: nothing.
+        """
+
     # --- export --------------------------------------------------------------------------------
 
     @classmethod

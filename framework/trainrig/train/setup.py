@@ -25,10 +25,12 @@ from trainrig.train.build import BuiltModel
 from trainrig.train.checks import check_first_batch, check_sample_weights, checked_prediction
 from trainrig.train.contributions import plugged_sequence
 from trainrig.train.environment import make_strategy, seed_everything
+from trainrig.train.fit_arguments import built_sequences
 from trainrig.train.freeze import optimizer_variables
 from trainrig.train.optimizer import check_optimization, make_optimizer
 from trainrig.train.params import TrainerParams
 from trainrig.train.precision import build_in_precision, loss_scaled
+from trainrig.train.schedules import learning_rate_schedule
 from trainrig.train.steps import Steps
 from trainrig.user_code import calling
 
@@ -75,16 +77,25 @@ def check_params(params: TrainerParams) -> None:
 
 
 def _sources(
-    params: TrainerParams, data: DataBase, plugins: PluginManager, context: RunContext
+    params: TrainerParams, model: ModelBase, data: DataBase, plugins: PluginManager, context: RunContext
 ) -> tuple[BatchSource, BatchSource]:
+    """The training and validation sources: the model's ``_build_sequences`` over the data's
+    sequences, then ``trainer.augmentation``, then the plugins' sequence hooks."""
     data.seed = params.seed
-    with calling(data, "train_sequence"):
-        train = data.train_sequence(params.batch_size)
-    with calling(data, "val_sequence"):
-        validation = data.val_sequence(params.batch_size)
+
+    def build_train(batch_size: int):
+        with calling(data, "train_sequence"):
+            return data.train_sequence(batch_size)
+
+    def build_validation(batch_size: int):
+        with calling(data, "val_sequence"):
+            return data.val_sequence(batch_size)
+
+    train, validation = built_sequences(model, build_train, build_validation, params.batch_size)
     train = augmented(train, params.augmentation, plugins, params.seed)
     train = plugged_sequence(plugins, "trainrig_train_sequence", train, context)
     validation = plugged_sequence(plugins, "trainrig_val_sequence", validation, context)
+    context.train_sequence = train
     return BatchSource(train, "training", params.steps_per_epoch), BatchSource(validation, "validation")
 
 
@@ -95,7 +106,7 @@ def set_up(
     check_params(params)
     seed_everything(params.seed, params.deterministic)
     strategy = context.strategy = make_strategy(params.strategy, params.devices)
-    train_source, val_source = _sources(params, data, plugins, context)
+    train_source, val_source = _sources(params, model, data, plugins, context)
     with strategy.scope():
         built = build_in_precision(params.precision, model, train_source.signature)  # dtype policy, float32 outputs
         objectives = Objectives(model)
@@ -110,10 +121,7 @@ def set_up(
     built.keras_model.optimizer = optimizer  # what keras callbacks read as self.model.optimizer
     check_sample_weights(model, train_metrics, first_batch)
     prediction = checked_prediction(model, first_batch, built.keras_model.output)
-    accumulation = accumulation_of(params.accumulate, strategy, optimizer, len(train_source))
-    steps = Steps(
-        strategy, built.keras_model, optimizer, objectives, train_metrics, val_metrics, prediction, accumulation
-    )
+    steps = _steps(params, strategy, built.keras_model, optimizer, objectives, train_metrics, val_metrics, prediction, len(train_source))
     return RunParts(
         strategy=strategy,
         train_source=train_source,
@@ -125,4 +133,25 @@ def set_up(
         optimizer=optimizer,
         prediction=prediction,
         steps=steps,
+    )
+
+
+def _steps(params: TrainerParams, strategy, keras_model, optimizer, objectives, train_metrics, val_metrics, prediction, batches: int) -> Steps:
+    accumulation = accumulation_of(params.accumulate, strategy, optimizer, batches)
+    return Steps(strategy, keras_model, optimizer, objectives, train_metrics, val_metrics, prediction, accumulation)
+
+
+def refit(parts: RunParts, params: TrainerParams) -> None:
+    """Adapt the parts to new ``epochs`` / ``steps_per_epoch`` (``ModelBase._fit_model``), before any step:
+    the training source's length, the learning-rate schedule and the steps (accumulation groups)."""
+    check_params(params)
+    source = parts.train_source
+    parts.train_source = BatchSource(source.sequence, source.name, params.steps_per_epoch)
+    optimizer_steps = optimizer_steps_per_epoch(len(parts.train_source), params.accumulate)
+    schedule = learning_rate_schedule(params, optimizer_steps)
+    if not isinstance(schedule, (int, float)):  # a constant rate is a variable that does not depend on the run's length
+        parts.optimizer.learning_rate = schedule
+    parts.steps = _steps(
+        params, parts.strategy, parts.keras_model, parts.optimizer, parts.objectives,
+        parts.train_metrics, parts.val_metrics, parts.prediction, len(parts.train_source),
     )

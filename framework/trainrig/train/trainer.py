@@ -38,12 +38,13 @@ from trainrig.train.checkpointing import Checkpointing, resumable_parts
 from trainrig.train.contributions import export_graphs, plugin_callbacks
 from trainrig.train.evaluation import ValidationLoop
 from trainrig.train.executions import ExecutionSizes, listeners, validation_steps_per_execution
+from trainrig.train.fit_arguments import FitArguments, checked_fit
 from trainrig.train.fit_loop import FitLoop
 from trainrig.train.fit_stages import FitStages
 from trainrig.train.freeze import freeze_controller
 from trainrig.train.params import TrainerParams
 from trainrig.train.run_params import params_tree
-from trainrig.train.setup import RunParts, set_up
+from trainrig.train.setup import RunParts, refit, set_up
 from trainrig.train.warm_start import warm_start
 from trainrig.user_code import calling
 
@@ -138,8 +139,10 @@ class Trainer:
             self.context,
             precision=self.params.precision,
         )
+        base = plugin_callbacks(self.plugins, self.context)
+        added = self._fit_model(parts, base)
         self.callbacks = keras.callbacks.CallbackList(
-            [*plugin_callbacks(self.plugins, self.context), *self.user_callbacks],
+            [*base, *self.user_callbacks, *added],
             model=parts.keras_model,
             epochs=self.params.epochs,
             steps=parts.steps_per_epoch,
@@ -148,6 +151,23 @@ class Trainer:
         self._assemble_loop(parts, graphs)
         self.parts = parts
         return self.context
+
+    def _fit_model(self, parts: RunParts, base: list) -> list:
+        """The model's ``_fit_model`` (advanced mode): returns the callbacks it adds; new epochs or steps
+        per epoch become the run's params."""
+        fit = FitArguments(
+            train_sequence=parts.train_source.sequence,
+            validation_sequence=parts.val_source.sequence,
+            base_callbacks=tuple(base),
+            epochs=self.params.epochs,
+            steps_per_epoch=self.params.steps_per_epoch,
+        )
+        params = checked_fit(self.model, self.context, fit, self.params)
+        if params is not self.params:
+            refit(parts, params)
+            self.params = self.context.params = params
+            self.context.steps_per_epoch = parts.steps_per_epoch
+        return fit.callbacks
 
     def _warm_start(self, parts: RunParts) -> None:
         report = warm_start(self.params.warm_start, parts.keras_model)
