@@ -33,7 +33,7 @@ _LAZY = {
     "DataBase": "trainrig.data.base",
     "ArraySequence": "trainrig.data.arrays",
     "DataAugmentationSequence": "trainrig.data.augmentation",
-    "BatchAugmentation": "trainrig.data.augmentation",
+    "BatchAugmentation": "trainrig.data.augmentators",
     "build_augmentation": "trainrig.train.augment",
     "FitArguments": "trainrig.train.fit_arguments",
     "Trainer": "trainrig.train.trainer",
@@ -86,7 +86,8 @@ def __getattr__(name: str):
 if TYPE_CHECKING:
     from trainrig.callbacks.base import TrainrigCallback
     from trainrig.data.arrays import ArraySequence
-    from trainrig.data.augmentation import BatchAugmentation, DataAugmentationSequence
+    from trainrig.data.augmentation import DataAugmentationSequence
+    from trainrig.data.augmentators import BatchAugmentation
     from trainrig.data.base import DataBase
     from trainrig.export.loader import load_model, model_path
     from trainrig.model.base import ModelBase

@@ -9,7 +9,7 @@ import trainrig
 from trainrig.data import random_draws
 from trainrig.data.augmentation import BatchAugmentation, Compose, DataAugmentationSequence
 from trainrig.errors import TrainrigError
-from trainrig.hooks.builtin.augmentations import Flip, GaussianNoise, Shift
+from trainrig.data.array_ops import Flip, GaussianNoise, Shift
 
 
 def batch_sequence(images: np.ndarray, batch_size: int = 4, **kwargs) -> trainrig.ArraySequence:

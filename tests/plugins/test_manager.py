@@ -109,6 +109,10 @@ def test_local_module_plugin_with_dash_dash_plugin(tmp_path):
     assert result.returncode == 0, result.stderr
     rows = {row["name"]: row for row in json.loads(result.stdout)}
     assert rows["my_local_plugin"]["hooks"] == ["trainrig_register_augmentations"]
+    listed = _trainrig("plugins", "--all", "--plugin", "my_local_plugin", pythonpath=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    assert "augmentations of trainrig.hooks.builtin.augmentations (3): gaussian_noise, flip, shift" in listed.stdout
+    assert "augmentations of my_local_plugin (1): identity" in listed.stdout
     missing = _trainrig("plugins", "--plugin", "no_such_plugin_module")
     assert missing.returncode == 2
     assert missing.stderr.strip() == (

@@ -10,7 +10,8 @@ from __future__ import annotations
 import inspect
 from typing import TYPE_CHECKING, Any, Callable
 
-from trainrig.data.augmentation import Compose, DataAugmentationSequence, fused
+from trainrig.data.augmentation import DataAugmentationSequence
+from trainrig.data.augmentators import Compose, fused
 from trainrig.errors import TrainrigError, one_of
 from trainrig.train.params import AugmentationParams
 

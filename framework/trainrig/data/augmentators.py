@@ -1,0 +1,116 @@
+"""Augmentators: the protocol ``DataAugmentationSequence`` calls, a base class for whole batches, chains.
+
+An augmentator is any object with ``random_transform(x, seed=None)``: ``x`` is ONE sample (no batch
+axis) and the result has its shape. An augmentator may also have
+``random_transform_batch(x, seeds)``: ``x`` is a batch, ``seeds`` one integer per sample, and sample
+``i`` of the result must be what ``random_transform(x[i], seed=seeds[i])`` gives. The sequence calls
+the batch method when there is one (once per batch, all copies together) and the per-sample method
+otherwise, so both give the same batches for the same seed.
+
+:class:`BatchAugmentation` is the base class of augmentations written for whole batches (the built-in
+ops and the ``trainrig-imageaug`` plugin's): it derives ``random_transform`` from the batch method and
+lets neighbouring augmentations :meth:`~BatchAugmentation.fuse` into one (several geometric ops into
+one warp). :class:`Compose` chains augmentators, each with seeds derived from the sample's seed.
+
+This module needs numpy only (plugins import it when trainrig lists them, without TensorFlow).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from trainrig.data.random_draws import SEED_SPACE, derived_seeds
+from trainrig.errors import TrainrigError
+
+BATCH_METHOD = "random_transform_batch"
+
+
+def _name(augmentator: Any) -> str:
+    return getattr(augmentator, "name", None) or type(augmentator).__name__
+
+
+def check_augmentator(augmentator: Any) -> None:
+    if not callable(getattr(augmentator, "random_transform", None)):
+        raise TrainrigError(
+            f"augmentator {augmentator!r} has no random_transform(x, seed=None) method "
+            f"(optionally also {BATCH_METHOD}(x, seeds) for whole batches)"
+        )
+
+
+def transform_batch(augmentator: Any, x: np.ndarray, seeds: np.ndarray) -> np.ndarray:
+    """``augmentator`` applied to every sample of ``x`` with its seed: by the batch method if it has one."""
+    batch_method = getattr(augmentator, BATCH_METHOD, None)
+    if callable(batch_method):
+        out = np.asarray(batch_method(x, np.asarray(seeds, dtype=np.int64)))
+        shape_in, shape_out = x.shape, out.shape
+    else:
+        samples = [np.asarray(augmentator.random_transform(sample, seed=int(s))) for sample, s in zip(x, seeds)]
+        bad = next((s.shape for s in samples if s.shape != x.shape[1:]), None)
+        out = np.stack(samples) if bad is None else None
+        shape_in, shape_out = x.shape[1:], bad if bad is not None else x.shape[1:]
+    if out is None or shape_out != shape_in:
+        raise TrainrigError(
+            f"augmentation {_name(augmentator)} changed the shape {shape_in} to {shape_out}; an augmentation must keep it"
+        )
+    return out.astype(x.dtype, copy=False)
+
+
+class BatchAugmentation:
+    """Base class of an augmentation written for whole batches.
+
+    Subclasses implement :meth:`random_transform_batch`, drawing everything random from the
+    per-sample ``seeds`` (see :mod:`trainrig.data.random_draws`), never from a generator shared by
+    the batch, so that a sample's result does not depend on its neighbours.
+    """
+
+    name = ""
+
+    def random_transform_batch(self, x: np.ndarray, seeds: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def random_transform(self, x, seed=None):
+        """One sample: the batch method on a batch of one (``seed=None``: a random seed)."""
+        seed = int(np.random.randint(SEED_SPACE)) if seed is None else int(seed)
+        x = np.asarray(x)
+        return self.random_transform_batch(x[np.newaxis], np.array([seed], dtype=np.int64))[0]
+
+    def fuse(self, following: Any) -> Any | None:
+        """One augmentation doing ``self`` then ``following``, or ``None`` when they cannot be fused."""
+        return None
+
+    def __repr__(self) -> str:
+        return self.name or type(self).__name__
+
+
+class Compose(BatchAugmentation):
+    """Augmentators applied in order; the ``k``-th gets seeds derived from the samples' seeds and ``k``.
+
+    Neighbours that can :meth:`~BatchAugmentation.fuse` are merged when the chain is built.
+    """
+
+    def __init__(self, augmentators: list):
+        for augmentator in augmentators:
+            check_augmentator(augmentator)
+        self.augmentators = fused(list(augmentators))
+        self.name = " -> ".join(_name(a) for a in self.augmentators)
+
+    def random_transform_batch(self, x, seeds):
+        x = np.asarray(x)
+        for stream, augmentator in enumerate(self.augmentators):
+            x = transform_batch(augmentator, x, derived_seeds(seeds, stream))
+        return x
+
+
+def fused(augmentators: list) -> list:
+    """``augmentators`` with every neighbour pair that agrees to :meth:`~BatchAugmentation.fuse` merged."""
+    out: list = []
+    for augmentator in augmentators:
+        fuse = getattr(out[-1], "fuse", None) if out else None
+        merged = fuse(augmentator) if callable(fuse) else None
+        if merged is not None:
+            out[-1] = merged
+        else:
+            out.append(augmentator)
+    return out
