@@ -20,5 +20,6 @@ BENCHMARKS = (
     "input_pipeline",
     "metric_suite",
     "checkpoint",
+    "augmentation",
 )
 """The benchmark modules, in the order the runner runs them."""

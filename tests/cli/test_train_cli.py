@@ -13,8 +13,8 @@ MODEL = "trainrig_digits.model:DigitsModel"
 DATA = "trainrig_digits.data:DigitsData"
 
 
-def trainrig(*args: str, cwd=None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+def trainrig(*args: str, cwd=None, **env_extra: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **env_extra}
     return subprocess.run(
         [sys.executable, "-m", "trainrig", *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=600
     )
@@ -107,3 +107,34 @@ def test_train_writes_the_run_and_refuses_to_overwrite_it(tmp_path):
     again = trainrig(*args)
     assert again.returncode == 2 and "already holds a run" in again.stderr
     assert (out / "export" / "default.keras").read_bytes() == before
+
+
+IMAGE_OPS = '[{"name": "rotation", "rotation_range": 20}, {"name": "zoom", "zoom_range": 0.2}, {"name": "horizontal_flip"}]'
+
+
+def test_the_digits_tutorial_trains_with_image_augmentation_from_the_command_line(tmp_path):
+    """The README's line, with the installed trainrig-imageaug plugin (found by its entry point)."""
+    from trainrig.tensorboard.writers import read_events
+
+    out = tmp_path / "run"
+    augmentation = ["--trainer.augmentation.input", "image", "--trainer.augmentation.n", "3", "--trainer.augmentation.ops"]
+    common = ["train", "--model", MODEL, "--data", DATA, "--trainer.epochs", "1", "--trainer.steps_per_epoch", "4"]
+    plugin = {"TRAINRIG_LOAD_PLUGINS": "imageaug"}  # the repository's conftest loads no installed plugin
+    result = trainrig(*common, "--trainer.output_dir", str(out), "--trainer.progress", "none", *augmentation, IMAGE_OPS, **plugin)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads((out / "params.json").read_text())["trainer"]["augmentation"]["ops"] == json.loads(IMAGE_OPS)
+    tags = {
+        value.tag
+        for path in (out / "tensorboard" / "train").glob("events.out.tfevents.*")
+        for event in read_events(path)
+        for value in event.summary.value
+    }
+    assert "augmentation/image" in tags
+    typo = IMAGE_OPS.replace("rotation_range", "rotation_rnage")
+    bad = trainrig(*common, "--trainer.output_dir", str(tmp_path / "bad"), *augmentation, typo, **plugin)
+    lines = [line for line in bad.stderr.splitlines() if line.startswith("trainrig")]
+    assert lines == [
+        "trainrig train: error: augmentation 'rotation' has no option 'rotation_rnage'; "
+        "its options: rotation_range, fill_mode, cval, interpolation"
+    ], bad.stderr
+    assert bad.returncode != 0 and not (tmp_path / "bad").exists()

@@ -17,22 +17,28 @@ SEED_SPACE = 2**31 - 1  # seeds are drawn from [0, SEED_SPACE): they fit every i
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
 _MIX2 = np.uint64(0x94D049BB133111EB)
+_S30, _S27, _S31 = np.uint64(30), np.uint64(27), np.uint64(31)
 
 
 def _splitmix(z: np.ndarray) -> np.ndarray:
-    with np.errstate(over="ignore"):
-        z = (z ^ (z >> np.uint64(30))) * _MIX1
-        z = (z ^ (z >> np.uint64(27))) * _MIX2
-        return z ^ (z >> np.uint64(31))
+    # uint64 array arithmetic wraps around silently (only numpy scalars warn): z is always an array
+    z = (z ^ (z >> _S30)) * _MIX1
+    z = (z ^ (z >> _S27)) * _MIX2
+    return z ^ (z >> _S31)
 
 
 def _bits(seeds, stream: int, count: int) -> np.ndarray:
     """``(len(seeds), count)`` 64-bit words, one per (seed, stream, counter)."""
     seeds = np.asarray(seeds, dtype=np.int64).astype(np.uint64).reshape(-1, 1)
-    counters = np.arange(count, dtype=np.uint64).reshape(1, -1)
-    with np.errstate(over="ignore"):
-        keyed = _splitmix(seeds * _GOLDEN + np.uint64(stream) + np.uint64(1))
-        return _splitmix(keyed + (counters + np.uint64(1)) * _GOLDEN)
+    keyed = _splitmix(seeds * _GOLDEN + np.uint64(stream + 1))
+    return _splitmix(keyed + _COUNTERS[count] if count in _COUNTERS else keyed + _counters(count))
+
+
+def _counters(count: int) -> np.ndarray:
+    return ((np.arange(count, dtype=np.uint64) + np.uint64(1)) * _GOLDEN).reshape(1, -1)
+
+
+_COUNTERS = {}  # filled below: the counter words of the small counts every op asks for
 
 
 def uniform(seeds, stream: int, count: int = 1, low: float = 0.0, high: float = 1.0) -> np.ndarray:
@@ -58,3 +64,6 @@ def normal(seeds, stream: int, count: int) -> np.ndarray:
 def derived_seeds(seeds, stream: int) -> np.ndarray:
     """One new seed per seed (for the ``stream``-th part of a chain), in ``[0, SEED_SPACE)``."""
     return (_bits(seeds, stream, 1)[:, 0] % np.uint64(SEED_SPACE)).astype(np.int64)
+
+
+_COUNTERS.update({count: _counters(count) for count in range(1, 9)})
