@@ -54,9 +54,14 @@ def trainrig_register_params() -> dict[str, type]:
 def trainrig_register_augmentations() -> dict[str, Callable[..., Any]]:
     """Contribute data augmentations by name.
 
-    Called once per run, before the training sequence is built. Return ``{name: factory}`` where
-    ``factory(**options)`` returns an augmentator: an object with ``random_transform(x, seed=None)``
-    that maps ONE sample (no batch axis) to an array of the same shape.
+    Called once per run when ``trainer.augmentation`` is set (and by ``trainrig.build_augmentation``
+    and ``trainrig plugins --all``), before the training sequence is built. Return ``{name: factory}``
+    where ``factory(**options)`` returns an augmentator: an object with ``random_transform(x,
+    seed=None)`` that maps ONE sample (no batch axis) to an array of the same shape, and preferably
+    ``random_transform_batch(x, seeds)`` for a whole batch (subclass
+    :class:`trainrig.BatchAugmentation`; see :mod:`trainrig.data.augmentators`). The factory's
+    signature is the list of valid options (an unknown option is an error naming them). Importing the
+    plugin module should not import TensorFlow: import what the factories need inside the hook.
     """
 
 

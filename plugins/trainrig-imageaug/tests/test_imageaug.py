@@ -422,3 +422,54 @@ def test_plugin_is_registered_and_imports_no_tensorflow(monkeypatch):
     augmentator = trainrig.build_augmentation(ops, PluginManager())
     assert [type(a).__name__ for a in augmentator.augmentators] == ["AffineWarp", "HorizontalFlip"]
     assert augmentator.random_transform_batch(textured(), SEEDS).shape == textured().shape
+
+
+# --- a run: repeatable, resumable ----------------------------------------------------------------
+
+
+def _digits_run(out, crash_at: int = 0):
+    import keras
+
+    from trainrig.hooks.manager import PluginManager
+    from trainrig.train.params import AugmentationParams
+    from trainrig_digits.data import DigitsData
+    from trainrig_digits.model import DigitsModel, DigitsModelParams
+
+    class Crash(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.seen = 0
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.seen += 1
+            if self.seen == crash_at:
+                raise RuntimeError("simulated crash")
+
+    ops = [
+        {"name": "rotation", "rotation_range": 15},
+        {"name": "zoom", "zoom_range": 0.1},
+        {"name": "keras.RandomContrast", "factor": 0.2, "value_range": [0, 1]},
+    ]
+    params = trainrig.TrainerParams(
+        epochs=2, batch_size=16, steps_per_epoch=6, output_dir=str(out), progress="none", print_samples=0,
+        deterministic=True, seed=5, augmentation=AugmentationParams(input="image", n=2, ops=ops),
+    )
+    callbacks = [Crash()] if crash_at else []
+    return trainrig.Trainer(params, DigitsModel(DigitsModelParams(filters=4)), DigitsData(), callbacks, plugins=PluginManager())
+
+
+def _final_weights(out) -> list:
+    return trainrig.load_model(out).get_weights()
+
+
+def test_a_run_with_image_ops_repeats_and_resumes_bit_exactly(tmp_path, monkeypatch):
+    monkeypatch.setenv("TRAINRIG_LOAD_PLUGINS", "imageaug")  # the root conftest loads no installed plugin
+    _digits_run(tmp_path / "a").train()
+    _digits_run(tmp_path / "b").train()
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        _digits_run(tmp_path / "c", crash_at=9).train()  # epoch 2, batch 3
+    trainrig.Trainer.resume(tmp_path / "c")
+    reference = _final_weights(tmp_path / "a")
+    for other in ("b", "c"):
+        for expected, got in zip(reference, _final_weights(tmp_path / other)):
+            np.testing.assert_array_equal(expected, got)
