@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import time
 
-from benchmarks.common import Row, compared, interleave, steady_mean
+from benchmarks.common import Row, compared, interleave
 
 NAME = "augmentation"
 DESCRIPTION = "fused image augmentation vs ImageDataGenerator's per-image scipy warp (images/s); data wait of augmented digits"
