@@ -12,6 +12,15 @@ ops and the ``trainrig-imageaug`` plugin's): it derives ``random_transform`` fro
 lets neighbouring augmentations :meth:`~BatchAugmentation.fuse` into one (several geometric ops into
 one warp). :class:`Compose` chains augmentators, each with seeds derived from the sample's seed.
 
+**In the input graph.** An augmentator may also split its work in two: ``parameters(seeds,
+sample_shape)`` draws, in numpy, an ``(N, P)`` float32 array of each sample's parameters from its
+seed alone, and ``apply(x, parameters)`` transforms a batch with ``keras.ops`` (eagerly on a numpy
+batch, or as part of a ``tf.data`` graph), with ``random_transform_batch(x, seeds) ==
+apply(x, parameters(seeds, x.shape[1:]))``. When the wrapped sequence is read natively (an
+``ArraySequence``), trainrig then draws a whole epoch's parameters at once and augments inside
+``tf.data``, without Python per batch (:mod:`trainrig.data.native_augmentation`). :func:`in_graph`
+tells whether an augmentator can.
+
 This module needs numpy only (plugins import it when trainrig lists them, without TensorFlow).
 """
 
@@ -37,6 +46,15 @@ def check_augmentator(augmentator: Any) -> None:
             f"augmentator {augmentator!r} has no random_transform(x, seed=None) method "
             f"(optionally also {BATCH_METHOD}(x, seeds) for whole batches)"
         )
+
+
+def in_graph(augmentator: Any) -> bool:
+    """Whether ``augmentator`` has ``parameters(seeds, sample_shape)`` and ``apply(x, parameters)``
+    (a :class:`Compose` whose every part has them does)."""
+    declared = getattr(augmentator, "graph_capable", None)
+    if declared is not None:
+        return bool(declared)
+    return callable(getattr(augmentator, "parameters", None)) and callable(getattr(augmentator, "apply", None))
 
 
 def transform_batch(augmentator: Any, x: np.ndarray, seeds: np.ndarray) -> np.ndarray:
@@ -95,11 +113,28 @@ class Compose(BatchAugmentation):
             check_augmentator(augmentator)
         self.augmentators = fused(list(augmentators))
         self.name = " -> ".join(_name(a) for a in self.augmentators)
+        self.graph_capable = all(in_graph(a) for a in self.augmentators)
 
     def random_transform_batch(self, x, seeds):
         x = np.asarray(x)
         for stream, augmentator in enumerate(self.augmentators):
             x = transform_batch(augmentator, x, derived_seeds(seeds, stream))
+        return x
+
+    def parameters(self, seeds, sample_shape) -> np.ndarray:
+        """The parts' parameters side by side (part ``k`` with seeds derived with ``k``)."""
+        parts = [a.parameters(derived_seeds(seeds, k), sample_shape) for k, a in enumerate(self.augmentators)]
+        return np.concatenate([np.asarray(p, dtype=np.float32).reshape(len(p), -1) for p in parts], axis=1)
+
+    def apply(self, x, parameters):
+        """The parts applied in order, each to its columns of ``parameters``."""
+        sample_shape = tuple(x.shape[1:])
+        probe = np.zeros(1, dtype=np.int64)
+        widths = [np.asarray(a.parameters(probe, sample_shape)).reshape(1, -1).shape[1] for a in self.augmentators]
+        start = 0
+        for augmentator, width in zip(self.augmentators, widths):
+            x = augmentator.apply(x, parameters[:, start : start + width])
+            start += width
         return x
 
 

@@ -6,7 +6,9 @@ inside one), read one of these ways:
 - a ``tf.data.Dataset`` is used as it is (``take``/``skip``);
 - an ``ArraySequence`` without ``preprocess`` (and without overrides of what decides its rows) is
   gathered in ``tf.data`` from the arrays, converted to variables once: no Python per batch
-  (:mod:`trainrig.data.native` has the exact rule);
+  (:mod:`trainrig.data.native` has the exact rule); a ``DataAugmentationSequence`` over one, with an
+  augmentator that can run in the input graph, is augmented there too
+  (:mod:`trainrig.data.native_augmentation`);
 - any other ``PyDataset`` is read through Python, one batch at a time in a background thread, or by
   the ``workers`` threads or processes it declares (:mod:`trainrig.data.workers`).
 
@@ -24,6 +26,7 @@ import numpy as np
 import tensorflow as tf
 
 from trainrig.data.native import NativeArrays, reads_natively
+from trainrig.data.native_augmentation import NativeAugmented, augments_natively
 from trainrig.data.workers import PythonReader, parallelism
 from trainrig.errors import TrainrigError, warn
 
@@ -71,6 +74,15 @@ class _GlobalRngWatch:
             )
 
 
+def native_reader(sequence: Any, signature: tuple[dict, dict]) -> NativeArrays | NativeAugmented | None:
+    """What reads ``sequence`` in ``tf.data`` alone, or ``None`` when it is read through Python."""
+    if reads_natively(sequence):
+        return NativeArrays(sequence, signature)
+    if augments_natively(sequence):
+        return NativeAugmented(sequence, signature)
+    return None
+
+
 class BatchSource:
     """A training, validation or prediction sequence as the loop sees it."""
 
@@ -102,7 +114,7 @@ class BatchSource:
             )
             self.reader = PythonReader(sequence, name, self.signature, self.watch_global_rng)
             self._whole_epoch: tuple[tuple, tf.data.Dataset] | None = None
-            self.native = NativeArrays(sequence, self.signature) if reads_natively(sequence) else None
+            self.native = native_reader(sequence, self.signature)
         if self.length == 0:
             raise TrainrigError(f"the {name} sequence is empty")
 

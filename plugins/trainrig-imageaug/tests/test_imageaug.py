@@ -473,3 +473,35 @@ def test_a_run_with_image_ops_repeats_and_resumes_bit_exactly(tmp_path, monkeypa
     for other in ("b", "c"):
         for expected, got in zip(reference, _final_weights(tmp_path / other)):
             np.testing.assert_array_equal(expected, got)
+
+
+def test_over_an_array_sequence_the_ops_run_in_tf_data_with_the_same_batches():
+    """Every ImageDataGenerator-style op has an in-graph form: trainrig augments inside tf.data, exactly as
+    sequence[i] does eagerly (uint8 images, so the dtype round trip is covered too)."""
+    from trainrig.data.native_augmentation import NativeAugmented
+    from trainrig.data.pipeline import BatchSource
+
+    ops = [
+        {"name": "rotation", "rotation_range": 30},
+        {"name": "shear", "shear_range": 10},
+        {"name": "zoom", "zoom_range": 0.2},
+        {"name": "horizontal_flip"},
+        {"name": "vertical_flip"},
+        {"name": "brightness", "brightness_range": [0.6, 1.4]},
+        {"name": "channel_shift", "channel_shift_range": 20},
+    ]
+    augmentator = build_augmentator(ops, augmentations())
+    images = np.random.default_rng(3).integers(0, 256, (19, 6, 7, 3)).astype(np.uint8)
+    inner = trainrig.ArraySequence({"image": images}, {"y": np.arange(19)}, 4, shuffle=True, seed=2)
+    sequence = DataAugmentationSequence(inner, "image", augmentator, n_augmentation=2, seed=5)
+    source = BatchSource(sequence, "training")
+    assert isinstance(source.native, NativeAugmented)
+    for _ in range(2):
+        batches = list(source.dataset(0).as_numpy_iterator())
+        assert len(batches) == 5
+        for index, (inputs, targets) in enumerate(batches):
+            expected_inputs, expected_targets = sequence[index]
+            assert inputs["image"].dtype == np.uint8
+            np.testing.assert_array_equal(inputs["image"], expected_inputs["image"])
+            np.testing.assert_array_equal(targets["y"], expected_targets["y"])
+        source.epoch_end()

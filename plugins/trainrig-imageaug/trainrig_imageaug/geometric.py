@@ -34,7 +34,7 @@ import numpy as np
 from trainrig.data import random_draws
 from trainrig.data.augmentators import BatchAugmentation
 from trainrig.errors import one_of
-from trainrig_imageaug.images import from_float, image_batch, is_number, non_negative, pair, restore, to_float
+from trainrig_imageaug.images import float_images, image_batch, is_number, non_negative, pair, restore_dtype
 
 FILL_MODES = ("constant", "nearest", "wrap", "reflect", "mirror")
 INTERPOLATIONS = ("bilinear", "nearest")
@@ -164,11 +164,19 @@ def warp(images, matrices, fill_mode: str = "nearest", cval: float = 0.0, interp
     input's shape and dtype (integer dtypes rounded and clipped)."""
     import keras
 
-    x, squeezed = image_batch(images, "warp")
+    x, _ = image_batch(images, "warp")
     if len(x) == 0:
         return np.asarray(images).copy()
-    out = _affine_transform(interpolation, fill_mode, float(cval))(to_float(x), projective_params(matrices))
-    return restore(from_float(keras.ops.convert_to_numpy(out), x.dtype), squeezed)
+    out = warp_with_parameters(np.asarray(images), projective_params(matrices), fill_mode, cval, interpolation)
+    return keras.ops.convert_to_numpy(out)
+
+
+def warp_with_parameters(images, parameters, fill_mode: str, cval: float, interpolation: str):
+    """:func:`warp` of a numpy batch or a tensor (in a ``tf.data`` graph too) from the ``(N, 8)``
+    :func:`projective_params`; returns a tensor of the input's shape and dtype."""
+    x, added = float_images(images)
+    out = _affine_transform(interpolation, fill_mode, float(cval))(x, parameters)
+    return restore_dtype(out, images.dtype, added)
 
 
 # --- ops -----------------------------------------------------------------------------------------
@@ -214,9 +222,20 @@ class GeometricOp(BatchAugmentation):
 
     def random_transform_batch(self, x, seeds):
         """Every image warped by its own matrix, one ``affine_transform`` call for the batch."""
+        import keras
+
         images, _ = image_batch(x, self.name)
-        matrices = self.matrices(seeds, images.shape[1], images.shape[2])
-        return warp(x, matrices, self.fill_mode, self.cval, self.interpolation)
+        if len(images) == 0:
+            return np.asarray(x).copy()
+        return keras.ops.convert_to_numpy(self.apply(np.asarray(x), self.parameters(seeds, np.shape(x)[1:])))
+
+    def parameters(self, seeds, sample_shape) -> np.ndarray:
+        """``(N, 8)`` float32: each sample's matrix as ``keras.ops.image.affine_transform`` parameters."""
+        return projective_params(self.matrices(seeds, sample_shape[0], sample_shape[1]))
+
+    def apply(self, x, parameters):
+        """The warp of a batch (numpy, or a tensor inside ``tf.data``) by :meth:`parameters`."""
+        return warp_with_parameters(x, parameters, self.fill_mode, self.cval, self.interpolation)
 
     def fuse(self, following: Any) -> AffineWarp | None:
         """One :class:`AffineWarp` doing ``self`` then ``following`` when ``following`` is geometric and has

@@ -1,4 +1,8 @@
-"""Helpers shared by the ops: image batch checks, dtype round trips, option validation. No TensorFlow."""
+"""Helpers shared by the ops: image batch checks, dtype round trips, option validation.
+
+The numpy helpers import no TensorFlow; :func:`float_images` and :func:`restore_dtype` are their
+``keras.ops`` counterparts for :meth:`apply` (eager on numpy batches, or inside a ``tf.data`` graph).
+"""
 
 from __future__ import annotations
 
@@ -65,3 +69,27 @@ def pair(value) -> tuple[float, float] | None:
     if isinstance(value, (list, tuple, np.ndarray)) and len(value) == 2 and all(is_number(v) for v in value):
         return float(value[0]), float(value[1])
     return None
+
+
+def float_images(x):
+    """``(images as float32 (N, H, W, C), added channel axis?)`` of a numpy array or tensor (``keras.ops``)."""
+    import keras
+
+    added = len(x.shape) == 3
+    images = keras.ops.expand_dims(x, -1) if added else x
+    return keras.ops.cast(images, "float32"), added
+
+
+def restore_dtype(y, dtype, added: bool):
+    """:func:`from_float` and :func:`restore` in ``keras.ops``: ``y`` back to ``dtype`` (integers rounded
+    and clipped to their range) without the added channel axis."""
+    import keras
+
+    dtype = np.dtype(getattr(dtype, "as_numpy_dtype", dtype))  # a numpy dtype, or a tensor's tf.DType
+    if dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        y = keras.ops.clip(keras.ops.round(y), float(info.min), float(info.max))
+    elif dtype.kind == "b":
+        y = keras.ops.round(y)
+    y = keras.ops.cast(y, dtype.name)
+    return y[..., 0] if added else y

@@ -1,9 +1,11 @@
 """Non-geometric ImageDataGenerator-style ops: flips, brightness, channel shift.
 
-Each is one vectorised numpy expression over the batch, every draw taken from the sample's own seed
-(:mod:`trainrig.data.random_draws`). Images are ``(N, H, W, C)`` or ``(N, H, W)``, any number of
-channels, any dtype (brightness and channel shift compute in float32; integer dtypes are rounded and
-clipped to their range on the way back).
+Each draws its per-image parameter from the sample's own seed (:mod:`trainrig.data.random_draws`)
+in numpy (:meth:`parameters`) and transforms the whole batch in one ``keras.ops`` expression
+(:meth:`apply`): eagerly on a numpy batch, or inside a ``tf.data`` graph when trainrig reads the
+sequence natively. Images are ``(N, H, W, C)`` or ``(N, H, W)``, any number of channels, any dtype
+(brightness and channel shift compute in float32; integer dtypes are rounded and clipped to their
+range on the way back).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import numpy as np
 
 from trainrig.data import random_draws
 from trainrig.data.augmentators import BatchAugmentation
-from trainrig_imageaug.images import from_float, image_batch, is_number, non_negative, pair, restore, to_float
+from trainrig_imageaug.images import float_images, image_batch, is_number, non_negative, pair, restore_dtype
 
 
 def _probability(p) -> float:
@@ -21,19 +23,51 @@ def _probability(p) -> float:
     return float(p)
 
 
-class _Flip(BatchAugmentation):
+class _PixelOp(BatchAugmentation):
+    """An op with one drawn number per image: ``random_transform_batch`` is :meth:`apply` of :meth:`parameters`."""
+
+    def random_transform_batch(self, x, seeds):
+        import keras
+
+        x = np.asarray(x)
+        image_batch(x, self.name)  # the one-line error for a batch that is not images
+        if len(x) == 0:
+            return x.copy()
+        return keras.ops.convert_to_numpy(self.apply(x, self.parameters(seeds, x.shape[1:])))
+
+    def parameters(self, seeds, sample_shape) -> np.ndarray:
+        """``(N, 1)`` float32: each image's drawn number."""
+        raise NotImplementedError
+
+    def apply(self, x, parameters):
+        raise NotImplementedError
+
+
+class _Flip(_PixelOp):
     axis = 0  # of the (N, H, W, C) batch
 
     def __init__(self, p: float = 0.5):
         self.p = _probability(p)
 
-    def random_transform_batch(self, x, seeds):
-        """Every image mirrored with probability ``p`` (its own draw); dtype and values unchanged."""
-        images, squeezed = image_batch(x, self.name)
-        flipped = np.flatnonzero(random_draws.uniform(seeds, 0)[:, 0] < self.p)
-        out = images.copy()
-        out[flipped] = np.flip(images[flipped], axis=self.axis)
-        return restore(out, squeezed)
+    def parameters(self, seeds, sample_shape):
+        """1 for an image to mirror (probability ``p``, its own draw), 0 otherwise."""
+        return (random_draws.uniform(seeds, 0)[:, :1] < self.p).astype(np.float32)
+
+    def apply(self, x, parameters):
+        """Every image with parameter 1 mirrored; dtype and values unchanged."""
+        import keras
+
+        images, added = _channels(x)
+        flip = keras.ops.reshape(parameters[:, 0] > 0.5, (-1, 1, 1, 1))
+        out = keras.ops.where(flip, keras.ops.flip(images, axis=self.axis), images)
+        return out[..., 0] if added else out
+
+
+def _channels(x):
+    import keras
+
+    added = len(x.shape) == 3
+    return (keras.ops.expand_dims(x, -1) if added else x), added
 
 
 class HorizontalFlip(_Flip):
@@ -63,7 +97,7 @@ def _value_range(value_range) -> tuple[float, float]:
     return bounds
 
 
-class Brightness(BatchAugmentation):
+class Brightness(_PixelOp):
     """Multiplies every image by a factor uniform in ``brightness_range = [low, high]`` (its own draw) and
     clips the result to ``value_range`` (default ``[0, 255]``, the Keras layers' convention).
 
@@ -84,16 +118,20 @@ class Brightness(BatchAugmentation):
         self.brightness_range = bounds
         self.value_range = _value_range(value_range)
 
-    def random_transform_batch(self, x, seeds):
+    def parameters(self, seeds, sample_shape):
+        """Each image's factor."""
+        return random_draws.uniform(seeds, 0, 1, *self.brightness_range).astype(np.float32)
+
+    def apply(self, x, parameters):
         """``clip(x * factor, *value_range)`` per image."""
-        images, squeezed = image_batch(x, self.name)
-        factors = random_draws.uniform(seeds, 0, 1, *self.brightness_range).astype(np.float32)
-        out = to_float(images) * factors.reshape(-1, 1, 1, 1)
-        np.clip(out, *self.value_range, out=out)
-        return restore(from_float(out, images.dtype), squeezed)
+        import keras
+
+        images, added = float_images(x)
+        out = keras.ops.clip(images * keras.ops.reshape(parameters, (-1, 1, 1, 1)), *self.value_range)
+        return restore_dtype(out, x.dtype, added)
 
 
-class ChannelShift(BatchAugmentation):
+class ChannelShift(_PixelOp):
     """Adds one intensity uniform in ``[-channel_shift_range, channel_shift_range]`` (per image, the same
     for every channel) and clips to that image's own ``[min, max]``, as ImageDataGenerator did."""
 
@@ -104,12 +142,17 @@ class ChannelShift(BatchAugmentation):
             non_negative(channel_shift_range, "channel_shift_range", " (intensities are uniform in [-r, r])")
         )
 
-    def random_transform_batch(self, x, seeds):
-        """``clip(x + intensity, image.min(), image.max())`` per image."""
-        images, squeezed = image_batch(x, self.name)
+    def parameters(self, seeds, sample_shape):
+        """Each image's intensity."""
         r = self.channel_shift_range
-        shifts = random_draws.uniform(seeds, 0, 1, -r, r).astype(np.float32).reshape(-1, 1, 1, 1)
-        values = to_float(images)
-        low, high = values.min(axis=(1, 2, 3), keepdims=True), values.max(axis=(1, 2, 3), keepdims=True)
-        out = np.clip(values + shifts, low, high)
-        return restore(from_float(out, images.dtype), squeezed)
+        return random_draws.uniform(seeds, 0, 1, -r, r).astype(np.float32)
+
+    def apply(self, x, parameters):
+        """``clip(x + intensity, image.min(), image.max())`` per image."""
+        import keras
+
+        values, added = float_images(x)
+        low = keras.ops.min(values, axis=(1, 2, 3), keepdims=True)
+        high = keras.ops.max(values, axis=(1, 2, 3), keepdims=True)
+        out = keras.ops.clip(values + keras.ops.reshape(parameters, (-1, 1, 1, 1)), low, high)
+        return restore_dtype(out, x.dtype, added)
