@@ -37,10 +37,6 @@ def augments_natively(sequence: Any) -> bool:
     return reads_natively(inner) and sequence.input_name in inner.inputs and in_graph(sequence.augmentator)
 
 
-def _inner_signature(signature: tuple[dict, dict]) -> tuple[dict, dict]:
-    return signature  # the wrapped batches have the keys, dtypes and per-row shapes of the augmented ones
-
-
 class NativeAugmented:
     """An epoch of a ``DataAugmentationSequence`` as ``tf.data``: the wrapped arrays gathered natively,
     each batch's copies stacked and augmented with parameters drawn for the epoch."""
@@ -48,11 +44,15 @@ class NativeAugmented:
     def __init__(self, sequence: DataAugmentationSequence, signature: tuple[dict, dict]):
         self.sequence = sequence
         self.signature = signature
-        self.arrays = NativeArrays(sequence.sequence, _inner_signature(signature))
+        # the wrapped batches have the keys, dtypes and per-row shapes of the augmented ones
+        self.arrays = NativeArrays(sequence.sequence, signature)
         self._whole_epoch: tuple | None = None  # (key, dataset, parameters variable)
 
     def usable(self) -> bool:
-        return augments_natively(self.sequence) and self.arrays.usable()
+        """The rule of :func:`augments_natively` now, and no strategy scope entered before the
+        parameters variable exists (as :meth:`NativeArrays.usable`)."""
+        fresh = self._whole_epoch is None and tf.distribute.has_strategy()
+        return augments_natively(self.sequence) and self.arrays.usable() and not fresh
 
     def element_spec(self) -> tuple[dict, dict]:
         return self.arrays.element_spec()
