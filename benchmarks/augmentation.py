@@ -17,7 +17,7 @@
   copies (rotation 10, zoom 0.1, both shifts 0.1: one warp) of every batch of 32 images, 96 rows a
   step — against the same augmented batches computed beforehand and held in memory (a floor), and
   the augmented batches read alone through trainrig's input pipeline without training. Per side the
-  training part of an epoch (the fastest epoch after the first of 6; tiny: of 2 — the fastest,
+  training part of an epoch (the fastest epoch after the first of 10; tiny: of 2 — the fastest,
   because the best model's export and the checkpoint writes run in background threads during some
   epochs and land unevenly on the sides). The slowdown fraction is
   ``max(0, (t_augmented - t_memory) / t_augmented)``: on this CPU-only machine it is the CPU the
@@ -58,7 +58,7 @@ DIGITS_SET = [
     {"name": "width_shift", "width_shift_range": 0.1},
     {"name": "height_shift", "height_shift_range": 0.1},
 ]
-DIGITS_EPOCHS = {"full": 6, "tiny": 2}
+DIGITS_EPOCHS = {"full": 10, "tiny": 2}
 DIGITS_ORIGINALS = 32
 DIGITS_FILTERS = (16, 64)  # the tutorial's network, and one whose step takes several times longer
 
