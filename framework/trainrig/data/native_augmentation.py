@@ -6,7 +6,8 @@ epoch's dataset is asked for, the parameters of every sample of every copy of it
 at once in numpy (``augmentator.parameters`` with the sequence's own seeds, exactly the draws
 ``sequence[i]`` makes), put into a variable, and the dataset gathers each batch natively, stacks its
 copies and calls ``augmentator.apply`` with that batch's parameters. ``sequence[i]`` computes the
-same thing with the same ``keras.ops`` kernels eagerly: the batches are equal.
+same thing eagerly (``random_transform_batch`` must equal ``apply`` of ``parameters``): the batches
+are equal, bit for bit, as the tests check for trainrig's and the image plugin's ops.
 
 A ``DataAugmentationSequence`` subclass that overrides what decides a batch (``__getitem__``,
 ``augment``, ``seeds``, ``original``) is read through Python.
