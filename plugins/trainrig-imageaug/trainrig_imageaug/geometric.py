@@ -184,9 +184,24 @@ def warp(images, matrices, fill_mode: str = "nearest", cval: float = 0.0, interp
 def warp_with_parameters(images, parameters, fill_mode: str, cval: float, interpolation: str):
     """:func:`warp` of a numpy batch or a tensor (in a ``tf.data`` graph too) from the ``(N, 8)``
     :func:`projective_params`; returns a tensor of the input's shape and dtype."""
+    import keras
+
     x, added = float_images(images)
-    out = _affine_transform(interpolation, fill_mode, float(cval))(x, parameters)
+    if keras.backend.backend() == "tensorflow" and not _executing_eagerly():
+        # inside a graph (tf.data) the op goes in directly: calling the compiled function from a graph
+        # adds a function call per batch (~0.4 ms of a digits batch's ~1.5 ms)
+        out = keras.ops.image.affine_transform(
+            x, parameters, interpolation=interpolation, fill_mode=fill_mode, fill_value=float(cval), data_format="channels_last"
+        )
+    else:
+        out = _affine_transform(interpolation, fill_mode, float(cval))(x, parameters)
     return restore_dtype(out, images.dtype, added)
+
+
+def _executing_eagerly() -> bool:
+    import tensorflow as tf
+
+    return tf.executing_eagerly()
 
 
 # --- ops -----------------------------------------------------------------------------------------
