@@ -23,7 +23,7 @@ batch (tens of microseconds; no Python).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import tensorflow as tf
@@ -81,7 +81,8 @@ class NativeArrays:
         self._sources: tuple | None = None  # the numpy arrays the variables were made from
         self._variables: tuple[dict, dict] | None = None
         self.conversions = 0  # how many times the arrays were made into variables
-        self._whole_epoch: tuple | None = None  # (key, dataset, order variable or None)
+        self._epoch: tuple | None = None  # (key, batch function, order variable or None) of a whole epoch
+        self._whole_epoch: tuple | None = None  # (key, dataset)
 
     def usable(self) -> bool:
         """The rule of :func:`reads_natively` now (a sequence may change), and no strategy scope entered.
@@ -97,7 +98,7 @@ class NativeArrays:
         if self._sources is None or len(sources) != len(self._sources) or any(
             a is not b for a, b in zip(sources, self._sources)
         ):
-            self._variables, self._whole_epoch = None, None  # free the old copy before making the new one
+            self._variables, self._epoch, self._whole_epoch = None, None, None  # free the old copy first
             with tf.init_scope(), tf.device("CPU:0"):
                 self._variables = tuple(
                     {k: tf.Variable(v, trainable=False, name=f"trainrig_data_{k}") for k, v in part.items()}
@@ -119,37 +120,57 @@ class NativeArrays:
             {k: spec(v) for k, v in sequence.targets.items()},
         )
 
-    def dataset(self, start: int, stop: int) -> tf.data.Dataset:
-        """Batches ``start .. stop-1`` of the current epoch, equal to ``sequence[i]``.
+    def batches(self, start: int, stop: int) -> tuple[Callable, tuple | None]:
+        """``(batch, key)``: ``batch(i)`` gathers batch ``start + i`` of the current epoch, in a graph.
 
-        A whole epoch (``start`` 0) reuses one dataset built once (building one traces its map: ~15-40 ms
-        an epoch); a shuffled sequence's order goes into a variable it reads, assigned here, before the
-        epoch's iterator exists (the previous epoch's has read all its batches by then).
+        For a whole epoch (``start`` 0) the function is made once and ``key`` names it (a dataset built
+        on it may be reused while the key stays); a shuffled sequence's order goes into a variable it
+        reads, assigned here, before the epoch's iterator exists (the previous epoch's has read all its
+        batches by then). For a partial epoch ``key`` is ``None``.
         """
         sequence = self.sequence
         arrays = self._arrays()
-        key = (stop, int(sequence.batch_size), bool(sequence.shuffle), int(sequence.size), id(arrays))
         if start != 0:
-            return self._build(start, stop, arrays, None)
-        if self._whole_epoch is None or self._whole_epoch[0] != key:
+            return self._batch_function(start, stop, arrays, None), None
+        key = (stop, int(sequence.batch_size), bool(sequence.shuffle), int(sequence.size), id(arrays))
+        if self._epoch is None or self._epoch[0] != key:
             order = None
             if sequence.shuffle:
                 dtype = tf.int32 if sequence.size < 2**31 else tf.int64
                 with tf.init_scope(), tf.device("CPU:0"):
                     order = tf.Variable(tf.zeros([sequence.size], dtype), trainable=False, name="trainrig_data_order")
-            self._whole_epoch = (key, self._build(0, stop, arrays, order), order)
-        _, dataset, order = self._whole_epoch
+            self._epoch = (key, self._batch_function(0, stop, arrays, order), order)
+        _, batch, order = self._epoch
         if order is not None:
             order.assign(np.asarray(sequence._order).astype(order.dtype.as_numpy_dtype))
+        return batch, key
+
+    def dataset(self, start: int, stop: int) -> tf.data.Dataset:
+        """Batches ``start .. stop-1`` of the current epoch, equal to ``sequence[i]``.
+
+        A whole epoch (``start`` 0) reuses one dataset built once (building one traces its map: ~15-40 ms
+        an epoch); see :meth:`batches`.
+        """
+        batch, key = self.batches(start, stop)
+        if key is not None and self._whole_epoch is not None and self._whole_epoch[0] == key:
+            return self._whole_epoch[1]
+        indices = tf.data.Dataset.range(max(stop - start, 0))
+        if PARALLEL_GATHERS is None:
+            dataset = indices.map(batch)
+        else:
+            dataset = indices.map(batch, num_parallel_calls=PARALLEL_GATHERS, deterministic=True)
+        dataset = dataset.prefetch(PREFETCH_BATCHES).with_options(plain_options())
+        dataset._trainrig_arrays = self  # keeps the variables alive with the dataset (see the class docstring)
+        if key is not None:
+            self._whole_epoch = (key, dataset)
         return dataset
 
-    def _build(self, start: int, stop: int, arrays: tuple[dict, dict], order: tf.Variable | None) -> tf.data.Dataset:
-        """The dataset of batches ``start .. stop-1``; shuffled rows from ``order`` (read per batch) or,
-        without it, from the current order fixed in the dataset."""
+    def _batch_function(self, start: int, stop: int, arrays: tuple[dict, dict], order: tf.Variable | None) -> Callable:
+        """``i -> batch start + i``; shuffled rows from ``order`` (read per batch) or, without it, from
+        the current order fixed in the function."""
         sequence = self.sequence
         inputs, targets = arrays
         batch_size, size = int(sequence.batch_size), int(sequence.size)
-        count = max(stop - start, 0)
         if sequence.shuffle and order is not None:
 
             def batch(i):
@@ -180,11 +201,4 @@ class NativeArrays:
                 high = tf.minimum(low + batch_size, size)
                 return {k: v[low:high] for k, v in inputs.items()}, {k: v[low:high] for k, v in targets.items()}
 
-        indices = tf.data.Dataset.range(count)
-        if PARALLEL_GATHERS is None:
-            dataset = indices.map(batch)
-        else:
-            dataset = indices.map(batch, num_parallel_calls=PARALLEL_GATHERS, deterministic=True)
-        dataset = dataset.prefetch(PREFETCH_BATCHES).with_options(plain_options())
-        dataset._trainrig_arrays = self  # keeps the variables alive with the dataset (see the class docstring)
-        return dataset
+        return batch

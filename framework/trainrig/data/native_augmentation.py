@@ -22,7 +22,7 @@ import tensorflow as tf
 
 from trainrig.data.augmentation import DataAugmentationSequence
 from trainrig.data.augmentators import in_graph
-from trainrig.data.native import NativeArrays, reads_natively
+from trainrig.data.native import PREFETCH_BATCHES, NativeArrays, plain_options, reads_natively
 
 _OWN_METHODS = ("__getitem__", "__len__", "augment", "seeds", "original")
 
@@ -79,33 +79,32 @@ class NativeAugmented:
         """Batches ``start .. stop-1`` of the current epoch, equal to ``sequence[i]``; a whole epoch reuses
         one dataset whose parameters variable is assigned here, before the epoch's iterator exists."""
         parameters = self._parameters(start, stop)
-        if start != 0:
-            return self._build(self.arrays.dataset(start, stop), tf.constant(parameters))
-        inner = self.arrays.dataset(0, stop)  # built once by NativeArrays; its order assigned for this epoch
-        key = (parameters.shape, id(inner))
+        batch, key = self.arrays.batches(start, stop)  # the wrapped batches' gather (its order assigned)
+        if key is None:
+            return self._build(batch, stop - start, tf.constant(parameters))
+        key = (key, parameters.shape)
         if self._whole_epoch is None or self._whole_epoch[0] != key:
             with tf.init_scope(), tf.device("CPU:0"):
                 variable = tf.Variable(parameters, trainable=False, name="trainrig_augmentation_parameters")
-            self._whole_epoch = (key, self._build(inner, variable), variable)
+            self._whole_epoch = (key, self._build(batch, stop, variable), variable)
         _, dataset, variable = self._whole_epoch
         variable.assign(parameters)
         return dataset
 
-    def _build(self, inner: tf.data.Dataset, parameters) -> tf.data.Dataset:
+    def _build(self, batch, count: int, parameters) -> tf.data.Dataset:
         sequence = self.sequence
         name, n, augmentator = sequence.input_name, sequence.n_augmentation, sequence.augmentator
 
-        def augment(index, batch):
-            inputs, targets = batch
+        def augmented(index):
+            inputs, targets = batch(index)
             copies = tf.concat([inputs[name]] * n, axis=0)
             drawn = parameters[tf.cast(index, tf.int32), : tf.shape(copies)[0]]
             out_inputs = {k: tf.concat([v] * n, axis=0) for k, v in inputs.items() if k != name}
             out_inputs[name] = tf.ensure_shape(augmentator.apply(copies, drawn), copies.shape)
             return out_inputs, {k: tf.concat([v] * n, axis=0) for k, v in targets.items()}
 
-        indices = tf.data.Dataset.range(inner.cardinality())
-        dataset = tf.data.Dataset.zip((indices, inner)).map(augment)
-        dataset = dataset.prefetch(2).with_options(inner.options())
+        dataset = tf.data.Dataset.range(max(count, 0)).map(augmented)
+        dataset = dataset.prefetch(PREFETCH_BATCHES).with_options(plain_options())
         dataset._trainrig_arrays = self.arrays  # keeps the variables alive with the dataset
         dataset._trainrig_parameters = parameters
         return dataset
