@@ -119,6 +119,14 @@ def test_bad_augmentators_and_inputs_are_one_line_errors():
         Shift(1).random_transform_batch(np.zeros((3, 4), "float32"), np.arange(3))
 
 
+    class Breaks:
+        def random_transform(self, x, seed=None):
+            raise ValueError("cannot do it\nsecond line")
+
+    with pytest.raises(TrainrigError, match=r"^augmentation Breaks failed on a batch of shape \(8, 5, 5, 1\) \(float32\): ValueError: cannot do it$"):
+        DataAugmentationSequence(batch_sequence(x), "image", Breaks(), n_augmentation=2)[0]
+
+
 def test_the_sequence_reads_with_the_workers_it_is_given_or_inherits():
     x = images()
     inherited = DataAugmentationSequence(batch_sequence(x, workers=3), "image", Flip())

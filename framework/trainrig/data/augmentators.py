@@ -26,6 +26,7 @@ This module needs numpy only (plugins import it when trainrig lists them, withou
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
@@ -57,8 +58,29 @@ def in_graph(augmentator: Any) -> bool:
     return callable(getattr(augmentator, "parameters", None)) and callable(getattr(augmentator, "apply", None))
 
 
+def _problem(error: Exception) -> str:
+    """The gist of an error in one line (TensorFlow's op errors carry the kernel's message inside)."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(error))
+    kernel = re.search(r"\}\}\s*(.+?)\s*\[Op:", text, re.S)
+    lines = [line.strip() for line in (kernel.group(1) if kernel else text).splitlines() if line.strip()]
+    return f"{type(error).__name__}: {lines[0] if lines else ''}".rstrip(": ")
+
+
 def transform_batch(augmentator: Any, x: np.ndarray, seeds: np.ndarray) -> np.ndarray:
-    """``augmentator`` applied to every sample of ``x`` with its seed: by the batch method if it has one."""
+    """``augmentator`` applied to every sample of ``x`` with its seed: by the batch method if it has one.
+
+    Whatever the augmentator raises becomes one line naming it and the batch's shape."""
+    try:
+        return _transform_batch(augmentator, x, seeds)
+    except TrainrigError:
+        raise
+    except Exception as error:
+        raise TrainrigError(
+            f"augmentation {_name(augmentator)} failed on a batch of shape {x.shape} ({x.dtype}): {_problem(error)}"
+        ) from error
+
+
+def _transform_batch(augmentator: Any, x: np.ndarray, seeds: np.ndarray) -> np.ndarray:
     batch_method = getattr(augmentator, BATCH_METHOD, None)
     if callable(batch_method):
         out = np.asarray(batch_method(x, np.asarray(seeds, dtype=np.int64)))

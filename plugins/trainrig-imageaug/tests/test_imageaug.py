@@ -505,3 +505,12 @@ def test_over_an_array_sequence_the_ops_run_in_tf_data_with_the_same_batches():
             np.testing.assert_array_equal(inputs["image"], expected_inputs["image"])
             np.testing.assert_array_equal(targets["y"], expected_targets["y"])
         source.epoch_end()
+
+
+def test_a_keras_layer_on_images_it_cannot_take_is_one_line_naming_it():
+    augmentator = build_augmentator([{"name": "keras.RandomHue", "factor": 0.2, "value_range": [0, 1]}], augmentations())
+    inner = trainrig.ArraySequence({"image": np.zeros((4, 8, 8, 1), np.float32)}, {"y": np.arange(4)}, 4)
+    sequence = DataAugmentationSequence(inner, "image", augmentator, n_augmentation=2, seed=0)
+    with pytest.raises(TrainrigError, match=r"^augmentation keras\.RandomHue failed on a batch of shape \(8, 8, 8, 1\) "
+                       r"\(float32\): FailedPreconditionError: input must have 3 channels but input only has 1 channels\.$"):
+        sequence[0]
