@@ -48,12 +48,18 @@ def _plain_array(value: Any) -> bool:
     )
 
 
-def reads_natively(sequence: Any) -> bool:
-    """Whether ``sequence`` can be read without Python per batch (the rule in the module docstring)."""
-    if not isinstance(sequence, ArraySequence):
+def keeps_methods(sequence: Any, base: type, names: tuple[str, ...]) -> bool:
+    """Whether ``sequence`` is a ``base`` whose methods ``names`` are ``base``'s own (not overridden by
+    its class or replaced on the object): then ``base`` alone decides what those methods do."""
+    if not isinstance(sequence, base):
         return False
     cls, own = type(sequence), vars(sequence)
-    if any(getattr(cls, name) is not getattr(ArraySequence, name) or name in own for name in _OWN_METHODS):
+    return not any(getattr(cls, name) is not getattr(base, name) or name in own for name in names)
+
+
+def reads_natively(sequence: Any) -> bool:
+    """Whether ``sequence`` can be read without Python per batch (the rule in the module docstring)."""
+    if not keeps_methods(sequence, ArraySequence, _OWN_METHODS):
         return False
     if getattr(sequence, "preprocess", None) is not None:
         return False

@@ -22,17 +22,14 @@ import tensorflow as tf
 
 from trainrig.data.augmentation import DataAugmentationSequence
 from trainrig.data.augmentators import in_graph
-from trainrig.data.native import PREFETCH_BATCHES, NativeArrays, plain_options, reads_natively
+from trainrig.data.native import PREFETCH_BATCHES, NativeArrays, keeps_methods, plain_options, reads_natively
 
 _OWN_METHODS = ("__getitem__", "__len__", "augment", "seeds", "original")
 
 
 def augments_natively(sequence: Any) -> bool:
     """Whether ``sequence`` is a ``DataAugmentationSequence`` trainrig can read and augment in ``tf.data``."""
-    if not isinstance(sequence, DataAugmentationSequence):
-        return False
-    cls, own = type(sequence), vars(sequence)
-    if any(getattr(cls, name) is not getattr(DataAugmentationSequence, name) or name in own for name in _OWN_METHODS):
+    if not keeps_methods(sequence, DataAugmentationSequence, _OWN_METHODS):
         return False
     inner = sequence.sequence
     return reads_natively(inner) and sequence.input_name in inner.inputs and in_graph(sequence.augmentator)
