@@ -1,4 +1,4 @@
-"""Find the custom classes an exported graph needs and record their import paths."""
+"""Find the custom classes an exported graph needs, record their import paths, and load with them."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import warnings
 
 import keras
 
-from trainrig.imports import object_path
+from trainrig.imports import import_object, object_path
 
 
 FRAMEWORK_PACKAGES = ("keras", "tensorflow", "tf_keras")
@@ -35,3 +35,11 @@ def custom_objects_of(graphs: dict[str, keras.Model], additional: list) -> dict[
             )
         paths[name] = object_path(obj)
     return paths
+
+
+def load_keras_file(file, custom_objects: dict[str, str]) -> keras.Model:
+    """A ``.keras`` file loaded in Keras' safe mode, uncompiled, with the recorded custom classes
+    (``{registered name: "module:QualName"}``) imported by path first."""
+    objects = {name: import_object(path, what="custom object") for name, path in custom_objects.items()}
+    return keras.saving.load_model(file, custom_objects=objects, compile=False, safe_mode=True)
+

@@ -40,9 +40,8 @@ from typing import Iterator
 import keras
 
 from trainrig.checkpoint.store import make_staging_dir
-from trainrig.export.custom_objects import custom_objects_of
+from trainrig.export.custom_objects import custom_objects_of, load_keras_file
 from trainrig.export.saved_model_template import SavedModelTemplate
-from trainrig.imports import import_object
 
 MANIFEST = "trainrig.json"
 
@@ -172,7 +171,7 @@ class Exporter:
                 shadows = {}
                 for name, graph in self.graphs.items():
                     graph.save(Path(tmp) / f"{name}.keras")
-                    shadows[name] = self._reload(Path(tmp) / f"{name}.keras")
+                    shadows[name] = load_keras_file(Path(tmp) / f"{name}.keras", self.custom_objects)
         finally:
             keras.config.set_dtype_policy(previous)
             random.setstate(state)
@@ -180,10 +179,6 @@ class Exporter:
             if _variable_layout(graph) != _variable_layout(shadows[name]):
                 return None
         return shadows
-
-    def _reload(self, file: Path) -> keras.Model:
-        objects = {name: import_object(path, what="custom object") for name, path in self.custom_objects.items()}
-        return keras.saving.load_model(file, custom_objects=objects, compile=False, safe_mode=True)
 
     def _export_shadows(self, generation: int, values: dict[str, list], directory: Path, kind: str, extra: dict | None) -> None:
         """(Background thread) the values into the shadows, their files into a staging directory, finish."""

@@ -9,9 +9,8 @@ from pathlib import Path
 import keras
 
 from trainrig.errors import TrainrigError, one_of
-from trainrig.export.custom_objects import FRAMEWORK_PACKAGES
+from trainrig.export.custom_objects import FRAMEWORK_PACKAGES, load_keras_file
 from trainrig.export.exporter import MANIFEST
-from trainrig.imports import import_object
 
 
 EXPORTS = {"final": "export", "best": "best"}
@@ -57,9 +56,8 @@ def load_model(path: str | Path, graph: str = "default", weights: str = "final")
         paths = json.loads(manifest_file.read_text()).get("custom_objects", {})
     else:
         paths = _custom_objects_in_config(file)
-    custom_objects = {name: import_object(path, what="custom object") for name, path in paths.items()}
     try:
-        return keras.saving.load_model(file, custom_objects=custom_objects, compile=False, safe_mode=True)
+        return load_keras_file(file, paths)
     except (TypeError, ValueError) as e:
         raise TrainrigError(f"cannot load {file}: {str(e).strip().splitlines()[0]}") from e
 
