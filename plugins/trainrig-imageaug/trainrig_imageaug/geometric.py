@@ -339,36 +339,41 @@ def draw_shifts(seeds, shift_range, size: int) -> np.ndarray:
     return random_draws.uniform(seeds, 0, 1, -limit, limit)[:, 0]
 
 
-class WidthShift(GeometricOp):
+class _Shift(GeometricOp):
+    """A shift along one axis (``axis`` 0: rows, 1: columns) by ``shift_range`` as in :func:`draw_shifts`."""
+
+    axis = 0
+    shift_range: float = 0.0
+
+    def raw_matrices(self, seeds, height, width):
+        """Translations along the op's axis drawn from ``seeds``."""
+        moved = draw_shifts(seeds, self.shift_range, (height, width)[self.axis])
+        still = np.zeros_like(moved)
+        return shift_matrix(moved, still) if self.axis == 0 else shift_matrix(still, moved)
+
+
+class WidthShift(_Shift):
     """Horizontal shift; ``width_shift_range`` as in :func:`draw_shifts` (fraction of W or pixels). A
     positive shift moves the content right (see :func:`shift_matrix`)."""
 
     name = "width_shift"
+    axis = 1
 
     def __init__(self, width_shift_range: float, fill_mode="nearest", cval=0.0, interpolation="bilinear"):
-        self.width_shift_range = _check_shift_range(width_shift_range, "width_shift_range")
+        self.width_shift_range = self.shift_range = _check_shift_range(width_shift_range, "width_shift_range")
         super().__init__(fill_mode, cval, interpolation)
 
-    def raw_matrices(self, seeds, height, width):
-        """Horizontal translations drawn from ``seeds``."""
-        cols = draw_shifts(seeds, self.width_shift_range, width)
-        return shift_matrix(np.zeros_like(cols), cols)
 
-
-class HeightShift(GeometricOp):
+class HeightShift(_Shift):
     """Vertical shift; ``height_shift_range`` as in :func:`draw_shifts` (fraction of H or pixels). A
     positive shift moves the content down (see :func:`shift_matrix`)."""
 
     name = "height_shift"
+    axis = 0
 
     def __init__(self, height_shift_range: float, fill_mode="nearest", cval=0.0, interpolation="bilinear"):
-        self.height_shift_range = _check_shift_range(height_shift_range, "height_shift_range")
+        self.height_shift_range = self.shift_range = _check_shift_range(height_shift_range, "height_shift_range")
         super().__init__(fill_mode, cval, interpolation)
-
-    def raw_matrices(self, seeds, height, width):
-        """Vertical translations drawn from ``seeds``."""
-        rows = draw_shifts(seeds, self.height_shift_range, height)
-        return shift_matrix(rows, np.zeros_like(rows))
 
 
 class Shear(GeometricOp):
