@@ -9,7 +9,8 @@ when                                                   set
 =====================================================  ==================================================
 always (from construction)                             ``params``, ``run_dir``, ``model``, ``data``,
                                                        ``plugin_params``, ``params_tree``, ``history``,
-                                                       ``is_chief``, ``resumed``, ``tensorboard_handler``
+                                                       ``is_chief``, ``cluster``, ``resumed``,
+                                                       ``tensorboard_handler``
 ``trainrig_train_sequence`` / ``_val_sequence``        ``strategy``
 ``trainrig_register_export_graphs`` and later          ``train_sequence`` (after the plugins' wrapping)
 ``trainrig_register_export_graphs`` and later          ``keras_model``, ``optimizer``, ``steps_per_epoch``,
@@ -30,6 +31,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
+
+from trainrig.train.distribution import Cluster
 
 if TYPE_CHECKING:
     import keras
@@ -77,7 +80,10 @@ class RunContext:
     history: dict[str, list[float]] = field(default_factory=dict)
     """``{logs key: [value per epoch]}``; the history ``Trainer.train()`` returns."""
     is_chief: bool = True
-    """Whether this process writes the run's files (always true on one machine)."""
+    """Whether this process writes the run's files: true on one process; with ``trainer.strategy
+    multi_worker`` true only on the chief (the others write into ``run_dir``, a scratch directory)."""
+    cluster: Cluster = field(default_factory=Cluster)
+    """This worker's ``index`` among ``workers`` processes (0 of 1 without ``multi_worker``)."""
     resumed: bool = False
     """Whether this process continues a run from its checkpoint (or reopens it for lav/predict/export)."""
     tensorboard_handler: TensorBoardDataHandler | None = None

@@ -101,7 +101,7 @@ import tensorflow as tf
 import trainrig
 from fixtures_pkg.helpers import make_params
 from fixtures_pkg.tinymodels import PlainModel, TinyData
-from trainrig.train.environment import make_strategy
+from trainrig.train.distribution import make_strategy
 
 out = {}
 tf.constant(1.0) + 1.0  # TensorFlow's runtime starts with the one CPU device
@@ -118,7 +118,7 @@ print(json.dumps(out))
 DEVICES_BEFORE_START = """
 import json
 import trainrig
-from trainrig.train.environment import make_strategy
+from trainrig.train.distribution import make_strategy
 
 out = {"first": make_strategy("mirrored", 3).extended.worker_devices}
 out["again"] = make_strategy("mirrored", 3).num_replicas_in_sync  # the same count again is fine

@@ -21,6 +21,10 @@ COMMANDS = {
         "trainrig.cli.schedule",
         "print the learning rate at every epoch boundary without training (takes train's options)",
     ),
+    "launch": (
+        "trainrig.cli.launch",
+        "run a command as N local workers of one multi-worker run: trainrig launch --workers N -- train ...",
+    ),
     "plugins": ("trainrig.cli.plugins", "list installed plugins, their versions and hooks (--json for machines)"),
 }
 

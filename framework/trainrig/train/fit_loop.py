@@ -20,6 +20,7 @@ from trainrig.checkpoint.state import Position
 from trainrig.context import ValidationResult
 from trainrig.log_keys import LEARNING_RATE
 from trainrig.train.checkpointing import Checkpointing
+from trainrig.train.distribution import WorkerSync
 from trainrig.train.environment import current_learning_rate
 from trainrig.train.executions import ExecutionSizes
 from trainrig.train.setup import RunParts
@@ -37,7 +38,8 @@ class FitLoop:
     """Runs epochs from a :class:`Position` until ``epochs`` or until a callback sets ``stop_training``.
 
     ``validate`` runs one validation pass and returns its result (the trainer publishes it to the run
-    context before the epoch-end callbacks read it).
+    context before the epoch-end callbacks read it). ``sync`` shares a stop request and the next call's
+    size among the workers of a multi-worker run (:class:`~trainrig.train.distribution.WorkerSync`).
     """
 
     def __init__(
@@ -49,6 +51,7 @@ class FitLoop:
         epochs: int,
         executions: ExecutionSizes,
         freezing: EpochPhases,
+        sync: WorkerSync | None = None,
     ):
         self.parts = parts
         self.callbacks = callbacks
@@ -57,6 +60,7 @@ class FitLoop:
         self.freezing = freezing
         self.epochs = epochs
         self.executions = executions
+        self.sync = sync or (lambda stop, size: (stop, size))
 
     def run(self, position: Position) -> dict[str, float]:
         """Train from ``position``; return the last epoch's ``logs``."""
@@ -87,7 +91,8 @@ class FitLoop:
             **self.freezing.logs(),
         }
         callbacks.on_epoch_end(epoch, logs)
-        self.checkpoints.after_epoch(epoch)
+        stopping, _ = self.sync(self.checkpoints.stop_requested(), self.executions.size)
+        self.checkpoints.after_epoch(epoch, stopping)
         return logs
 
     def _train_steps(self, epoch: int, step: int) -> dict[str, float]:
@@ -105,7 +110,8 @@ class FitLoop:
             step += count
             logs = parts.train_metrics.results()
             callbacks.on_train_batch_end(step - 1, logs)
-            self.checkpoints.after_steps(epoch, step, count)
+            stopping, executions.size = self.sync(self.checkpoints.stop_requested(), executions.size)
+            self.checkpoints.after_steps(epoch, step, stopping)
             if parts.keras_model.stop_training:
                 break
         return logs

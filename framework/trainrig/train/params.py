@@ -239,10 +239,12 @@ class TrainerParams:
         validator=at_least(0),
     )
     keep_checkpoints: int = field(default=3, help="Newest checkpoints kept in OUTPUT/checkpoints.", validator=at_least(1))
-    strategy: Literal["default", "mirrored"] = field(
+    strategy: Literal["default", "mirrored", "multi_worker"] = field(
         default="default",
-        help="tf.distribute strategy: default (one device) or mirrored (all local GPUs, or trainer.devices replicas).",
-        validator=choice("default", "mirrored"),
+        help="tf.distribute strategy: default (one device), mirrored (all local GPUs, or trainer.devices replicas), "
+        "multi_worker (every worker process runs the same command; the cluster from TF_CONFIG or Slurm, or started "
+        "by trainrig launch --workers N). The global batch is trainer.batch_size on every strategy.",
+        validator=choice("default", "mirrored", "multi_worker"),
     )
     devices: int = field(
         default=0,

@@ -24,7 +24,8 @@ from trainrig.train.augment import augmented
 from trainrig.train.build import BuiltModel
 from trainrig.train.checks import check_first_batch, check_sample_weights, checked_prediction
 from trainrig.train.contributions import plugged_sequence
-from trainrig.train.environment import make_strategy, seed_everything
+from trainrig.train.distribution import make_strategy
+from trainrig.train.environment import seed_everything
 from trainrig.train.fit_arguments import built_sequences
 from trainrig.train.freeze import optimizer_variables
 from trainrig.train.optimizer import check_optimization, make_optimizer

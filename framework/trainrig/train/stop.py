@@ -22,15 +22,16 @@ class StopRequest:
     """Watches for a stop request while a run trains (signal handlers only in the main thread).
 
     The first SIGINT or SIGTERM asks for a graceful stop; a second SIGINT interrupts at once.
+    ``watch_file`` false: only signals (a non-chief worker neither reads nor removes the chief's file).
     """
 
-    def __init__(self, run_root: Path):
-        self.file = Path(run_root) / STOP_FILE
+    def __init__(self, run_root: Path, watch_file: bool = True):
+        self.file = Path(run_root) / STOP_FILE if watch_file else None
         self.reason: str | None = None
         self._previous: dict[int, object] = {}
 
     def __enter__(self) -> "StopRequest":
-        if self.file.exists():
+        if self.file is not None and self.file.exists():
             self.file.unlink()  # a STOP left over from the last run must not stop this one at once
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGINT, signal.SIGTERM):
@@ -48,7 +49,7 @@ class StopRequest:
         self.reason = signal.Signals(signum).name
 
     def requested(self) -> bool:
-        if self.reason is None and self.file.exists():
+        if self.reason is None and self.file is not None and self.file.exists():
             self.reason = f"{STOP_FILE} file"
             self.file.unlink(missing_ok=True)
         return self.reason is not None

@@ -14,6 +14,7 @@ What plugins and callbacks see of the run is its :class:`~trainrig.context.RunCo
 
 from __future__ import annotations
 
+import shutil
 from typing import Any
 
 import attrs
@@ -36,6 +37,7 @@ from trainrig.run_lock import RunLock
 from trainrig.train.best_metric import choose_best_metric, resolve_custom_score
 from trainrig.train.checkpointing import Checkpointing, resumable_parts
 from trainrig.train.contributions import export_graphs, plugin_callbacks
+from trainrig.train.distribution import WorkerSync, cluster_of, lost_worker
 from trainrig.train.evaluation import ValidationLoop
 from trainrig.train.executions import ExecutionSizes, listeners, validation_steps_per_execution
 from trainrig.train.fit_arguments import FitArguments, checked_fit
@@ -56,6 +58,10 @@ class Trainer:
     those plugins register, then ``callbacks``. Callbacks see ``self.model`` as a ``keras.Model``
     whose ``optimizer`` is the training optimizer, and epoch-end ``logs`` holding every training value,
     every validation value (``val_`` prefix) and ``learning_rate``.
+
+    With ``trainer.strategy multi_worker`` every worker process builds the same Trainer; only the chief
+    writes into ``output_dir``, the others write into a scratch directory removed at their end, print
+    no progress, and restore from the chief's checkpoints (:mod:`trainrig.train.distribution`).
     """
 
     def __init__(
@@ -73,9 +79,15 @@ class Trainer:
         self.user_callbacks = list(callbacks or [])
         self.plugins = plugins or plugin_manager()
         resolved = resolve_plugin_params(self.plugins, plugin_params or {})
+        self.cluster = cluster_of(params.strategy)
+        self.output = RunDir(params.output_dir)  # the run's directory: what every worker reads, the chief writes
+        if not self.cluster.is_chief:
+            self.params = params = attrs.evolve(params, progress="none")
         self.context = RunContext(
             params=params,
-            run_dir=RunDir(params.output_dir),
+            run_dir=self.output if self.cluster.is_chief else RunDir(self.cluster.scratch_dir()),
+            is_chief=self.cluster.is_chief,
+            cluster=self.cluster,
             model=model,
             data=data,
             plugin_params=resolved,
@@ -196,8 +208,9 @@ class Trainer:
             resumable_parts(parts, graphs, [*self.callbacks.callbacks, self.stages, self.freezing]),
             parts.optimizer,
             params.checkpoint_every_steps,
-            self.run_dir.root,
+            self.output.root,
             verbose=verbose,
+            source=None if self.cluster.is_chief else CheckpointStore(self.output.checkpoints),
         )
         self.checkpoints.write_after = self.context.exporter.barrier
         callbacks, replicas = self.callbacks.callbacks, parts.strategy.num_replicas_in_sync
@@ -206,7 +219,10 @@ class Trainer:
         executions = ExecutionSizes(
             params.steps_per_execution, bool(listeners(callbacks)), params.checkpoint_every_steps, params.accumulate
         )
-        self.loop = FitLoop(parts, self.callbacks, self.validate, self.checkpoints, params.epochs, executions, self.freezing)
+        self.loop = FitLoop(
+            parts, self.callbacks, self.validate, self.checkpoints, params.epochs, executions, self.freezing,
+            WorkerSync(parts.strategy, self.cluster),
+        )
 
     def freeze_plan(self) -> str:
         """The phases of freeze training resolved against the real model (what ``freeze.dry_run`` prints)."""
@@ -241,9 +257,11 @@ class Trainer:
                 return self._train_locked(resume)
         finally:
             self.run_dir.remove_if_empty(created)  # a run that failed before writing anything leaves nothing
+            if not self.cluster.is_chief:
+                shutil.rmtree(self.run_dir.root, ignore_errors=True)  # a worker's scratch copy of the chief's files
 
     def _train_locked(self, resume: bool) -> dict[str, list[float]]:
-        if not resume:
+        if not resume and self.cluster.is_chief:
             self._check_output_dir()  # again: no other process can start a run here now
         self.prepare()
         position = self.checkpoints.restore_latest() if resume else Position.start()
@@ -264,6 +282,9 @@ class Trainer:
                 self.checkpoints.finish(epochs_recorded(self.history))
         except BaseException as error:
             self._report_error(error)
+            lost = lost_worker(error, self.cluster, self.output.root)
+            if lost is not None:
+                raise lost from error
             raise
         self.plugins.call("trainrig_run_end", trainer=self.context, history=self.history)
         return self.history
@@ -291,9 +312,9 @@ class Trainer:
         return trainer
 
     def _check_output_dir(self) -> None:
-        if self.run_dir.is_run() and not self.params.overwrite:
+        if self.output.is_run() and not self.params.overwrite:
             raise TrainrigError(
-                f"output directory {self.run_dir.root} already holds a run (params.json); "
+                f"output directory {self.output.root} already holds a run (params.json); "
                 "choose another --trainer.output_dir or pass --trainer.overwrite true"
             )
 
