@@ -21,5 +21,6 @@ BENCHMARKS = (
     "metric_suite",
     "checkpoint",
     "augmentation",
+    "distribution",
 )
 """The benchmark modules, in the order the runner runs them."""

@@ -3,7 +3,7 @@
 Arrays (``arrays.npz``): every variable of the keras model (weights, non-trainable state and the
 ``SeedGenerator`` states of dropout and other random layers), every optimizer variable (iterations,
 learning rate, slots), the training metric trackers (so a mid-epoch resume continues the running
-averages), variables of export graphs that are not the model's (a plugin's averaged copy, say),
+averages; on several replicas also each replica's part of them, ``<group>/<i>@replicas``), variables of export graphs that are not the model's (a plugin's averaged copy, say),
 Keras' global seed generator and numpy's global RNG.
 
 JSON (``state.json``): the position (completed epochs, step inside the epoch, global step), Python's
@@ -28,6 +28,7 @@ import numpy as np
 from trainrig.errors import TrainrigError, warn
 
 FORMAT = 1
+REPLICA_PARTS = "@replicas"  # suffix of the per-replica parts of a sync-on-read variable (see Resumable)
 
 
 @dataclass
@@ -63,6 +64,10 @@ class Resumable:
     variables: dict[str, list]
     source: Source
     callbacks: Sequence[Any]
+    replica_parts: dict[str, Any] = field(default_factory=dict)
+    """``{group: parts}`` for groups of sync-on-read variables on several replicas: ``parts.read()`` gives
+    each variable's per-replica parts (leading axis: ``parts.replicas``), ``parts.assign(arrays)`` puts
+    them back (:class:`trainrig.train.distribution.ReplicaParts`)."""
     _read: Any = field(default=None, init=False, repr=False)
 
     def read_variables(self) -> dict[str, list[np.ndarray]]:
@@ -154,6 +159,9 @@ def capture(run: Resumable, position: Position) -> tuple[dict[str, np.ndarray], 
         layout[group] = [v.path for v in variables]
         for i, value in enumerate(values[group]):
             arrays[f"{group}/{i}"] = value
+    for group, parts in run.replica_parts.items():
+        for i, value in enumerate(parts.read()):
+            arrays[f"{group}/{i}{REPLICA_PARTS}"] = value
     seed_state = _global_seed_state()
     if seed_state is not None:
         arrays["rng/keras_global"] = keras.ops.convert_to_numpy(seed_state)
@@ -193,6 +201,7 @@ def restore(run: Resumable, arrays: dict[str, np.ndarray], state: dict[str, Any]
             if tuple(value.shape) != tuple(v.shape):
                 raise TrainrigError(f"checkpoint variable {saved[i]} has shape {value.shape}, the run's {v.path} has {v.shape}")
             v.assign(value)
+        _restore_replica_parts(run, group, arrays)
     seed_state = _global_seed_state()
     if seed_state is not None and "rng/keras_global" in arrays:
         seed_state.assign(arrays["rng/keras_global"])
@@ -204,6 +213,15 @@ def restore(run: Resumable, arrays: dict[str, np.ndarray], state: dict[str, Any]
     _restore_sequence(run.source, state["sequence"])
     _restore_callbacks(run.callbacks, dict(state["callbacks"]), arrays)
     return Position(**state["position"])
+
+
+def _restore_replica_parts(run: Resumable, group: str, arrays: dict[str, np.ndarray]) -> None:
+    """Each replica's own part of ``group`` when the checkpoint has them for as many replicas (else the
+    totals just assigned stand: a checkpoint of another replica count, or of one replica)."""
+    parts = run.replica_parts.get(group)
+    saved = [arrays.get(f"{group}/{i}{REPLICA_PARTS}") for i in range(len(run.variables[group]))]
+    if parts is not None and saved and all(a is not None and a.shape[:1] == (parts.replicas,) for a in saved):
+        parts.assign(saved)
 
 
 def _restore_callbacks(callbacks: Sequence[Any], saved: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:

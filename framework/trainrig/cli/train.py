@@ -94,5 +94,5 @@ def run(argv: list[str]) -> int:
         return 0
     final = {name: values[-1] for name, values in history.items()}
     print(f"trained {epochs_recorded(history)} epochs; final: " + json.dumps(final))
-    print(f"run directory: {trainer.run_dir.root}")
+    print(f"run directory: {trainer.output.root}")
     return 0

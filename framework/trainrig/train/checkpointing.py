@@ -15,6 +15,7 @@ import keras
 
 from trainrig.checkpoint.state import Position, Resumable, capture, restore
 from trainrig.checkpoint.store import CheckpointStore
+from trainrig.train.distribution import ReplicaParts
 from trainrig.errors import TrainrigError
 from trainrig.train.setup import RunParts
 from trainrig.train.stop import StopRequest, TrainingStopped
@@ -38,7 +39,10 @@ def resumable_parts(parts: RunParts, graphs: dict[str, keras.Model], callbacks: 
     }
     if parts.steps.accumulation is not None:  # trainer.accumulate > 1: the partial sums of the current group
         variables["accumulation"] = parts.steps.accumulation.variables
-    return Resumable(variables=variables, source=parts.train_source, callbacks=callbacks)
+    replica_parts = {}
+    if parts.strategy.num_replicas_in_sync > 1:  # each replica's running sums, for an exact mid-epoch resume
+        replica_parts["metrics"] = ReplicaParts(parts.strategy, variables["metrics"])
+    return Resumable(variables=variables, source=parts.train_source, callbacks=callbacks, replica_parts=replica_parts)
 
 
 class Checkpointing:
@@ -129,7 +133,7 @@ class Checkpointing:
             self.save(Position(epoch=epoch, step=step, global_step=global_step), wait=stopping)
         if stopping:
             raise TrainingStopped(
-                f"stopped by {self.stop_request.reason} at epoch {epoch + 1}, step {step} (global step {global_step}) "
+                f"stopped by {self._reason()} at epoch {epoch + 1}, step {step} (global step {global_step}) "
                 f"after writing a checkpoint; continue with: trainrig resume {self.run_root}"
             )
 
@@ -138,13 +142,17 @@ class Checkpointing:
         self.save(Position(epoch=epoch + 1, step=0, global_step=self.global_step()), wait=stopping)
         if stopping:
             raise TrainingStopped(
-                f"stopped by {self.stop_request.reason} after epoch {epoch + 1} (checkpoint written); "
+                f"stopped by {self._reason()} after epoch {epoch + 1} (checkpoint written); "
                 f"continue with: trainrig resume {self.run_root}"
             )
 
     def finish(self, epochs_done: int) -> None:
         """The last checkpoint, marked finished (``trainrig resume`` then has nothing to do)."""
         self.save(Position(epoch=epochs_done, step=0, global_step=self.global_step(), finished=True), wait=True)
+
+    def _reason(self) -> str:
+        reason = self.stop_request.reason if self.stop_request is not None else None
+        return reason or "a stop request to another worker"
 
     def stop_requested(self) -> bool:
         """Whether this process was asked to stop (a signal, the ``STOP`` file)."""

@@ -106,12 +106,21 @@ def lost_worker(error: BaseException, cluster: Cluster, output_dir) -> TrainrigE
     text = getattr(error, "message", str(error))
     tasks = sorted(set(re.findall(r"/job:(\w+)/replica:\d+/task:(\d+)", text)))
     who = ", ".join(f"{job} {task}" for job, task in tasks) or "another worker"
-    reason = " ".join(text.split())[:300]
+    reason = _cause(text)
     return TrainrigError(
         f"{who} of this multi-worker run stopped or cannot be reached ({reason}); every worker stops. Continue from "
         f"the newest checkpoint with all workers running: trainrig resume {output_dir} (locally: trainrig launch "
         f"--workers {cluster.workers} -- resume {output_dir})"
     )
+
+
+def _cause(text: str) -> str:
+    """TensorFlow's own words from a graph error's message (its last paragraph, without the trace of
+    where the op was defined and the ``[[{{node ...}}]]`` / ``[Op:...]`` tags), on one line."""
+    last = text.strip().split("\n\n")[-1]
+    last = re.sub(r"\[\[\{\{node [^]]*\]\]|\[Op:[^]]*\]", "", last)
+    words = " ".join(last.split())
+    return words if len(words) <= 240 else words[:237] + "..."
 
 
 # --- strategies --------------------------------------------------------------------------------------
@@ -229,3 +238,42 @@ class WorkerSync:
         mine = [1.0 if stop else 0.0, size / local if self.chief else 0.0]
         total = self.strategy.experimental_local_results(self._reduce(tf.constant(mine, tf.float64)))[0].numpy()
         return bool(total[0] > 0), int(round(total[1]))
+
+
+class ReplicaParts:
+    """Each replica's own part of sync-on-read variables (the training metrics' running sums).
+
+    On several replicas a metric's total is the sum of one part per replica; reading it gives the sum.
+    A checkpoint holding only the sum cannot put the parts back, and a resumed epoch would then add
+    its batches to different parts than the run never stopped (a last-bit difference in its averages).
+    ``read`` gathers every replica's part (a collective on several workers: every worker calls it) as
+    arrays with a leading replica axis; ``assign`` gives each replica its own part back.
+    """
+
+    def __init__(self, strategy, variables: list):
+        import tensorflow as tf
+
+        self.strategy = strategy
+        self.variables = list(variables)
+        self.replicas = strategy.num_replicas_in_sync
+        self._read = tf.function(self._gather)
+        self._assign = tf.function(lambda parts: strategy.run(self._assign_own, args=(parts,)))
+
+    def _gather(self):
+        import tensorflow as tf
+
+        parts = self.strategy.run(lambda: [tf.expand_dims(tf.identity(v.value), 0) for v in self.variables])
+        return [self.strategy.gather(part, axis=0) for part in parts]
+
+    def _assign_own(self, parts):
+        import tensorflow as tf
+
+        replica = tf.distribute.get_replica_context().replica_id_in_sync_group
+        for variable, part in zip(self.variables, parts):
+            variable.value.assign(tf.gather(part, replica))
+
+    def read(self) -> list:
+        return [part.numpy() for part in self._read()]
+
+    def assign(self, parts: list) -> None:
+        self._assign(list(parts))
