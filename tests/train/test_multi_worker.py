@@ -271,3 +271,17 @@ def test_multi_worker_after_tensorflow_started_is_a_clear_error_and_writes_nothi
     assert "\n" not in error
     assert "must set TensorFlow's collectives up before TensorFlow runs anything" in error and "fresh process" in error
     assert not out.exists()
+
+
+def test_ctrl_c_to_launch_stops_every_worker_after_one_checkpoint(tmp_path):
+    out = tmp_path / "run"
+    launch = trainrig("launch", "--workers", "2", "--", "train", *SLOW, "--trainer.output_dir", str(out), env=env_with_tmp(tmp_path / "tmp"))
+    wait_for_checkpoints(out, 1, [launch])
+    launch.send_signal(signal.SIGINT)
+    result = done(launch, timeout=120)
+    assert result.returncode == 3, result.stderr[-3000:]
+    stops = sorted(line.split("] ", 1) for line in result.stderr.splitlines() if "trainrig train: stopped by SIGINT" in line)
+    assert [worker for worker, _ in stops] == ["[worker 0", "[worker 1"]
+    assert stops[0][1] == stops[1][1]  # at the same step
+    assert "stopping the other workers" not in result.stderr
+    assert not newest_checkpoint_is_finished(out)

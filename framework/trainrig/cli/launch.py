@@ -27,6 +27,7 @@ from typing import IO
 
 from trainrig.cli.options import Parser
 from trainrig.errors import TrainrigError
+from trainrig.train.stop import EXIT_STOPPED  # (imports no TensorFlow)
 
 POLL_SECONDS = 0.1
 
@@ -96,12 +97,13 @@ class Workers:
                 process.send_signal(signum)
 
     def wait(self) -> int:
-        """Wait for every worker; on the first failure stop the rest. The launch's exit code."""
+        """Wait for every worker; on the first failure stop the rest. The launch's exit code: the failed
+        worker's, else the stop code if the workers stopped on request (they stop together), else 0."""
         failed: tuple[int, int] | None = None
         while True:
             codes = [p.poll() for p in self.processes]
             if failed is None:
-                failed = next(((i, c) for i, c in enumerate(codes) if c not in (None, 0)), None)
+                failed = next(((i, c) for i, c in enumerate(codes) if c not in (None, 0, EXIT_STOPPED)), None)
                 if failed is not None and any(c is None for c in codes):
                     self.say(f"worker {failed[0]} {describe(failed[1])}; stopping the other workers")
                     self._stop_rest()
@@ -112,7 +114,7 @@ class Workers:
         for pump in self.pumps:
             pump.join(timeout=5)
         if failed is None:
-            return 0
+            return EXIT_STOPPED if EXIT_STOPPED in codes else 0
         index, code = failed
         self.say(f"worker {index} {describe(code)}")
         return code if code > 0 else 128 - code

@@ -10,6 +10,14 @@ The argument ``trainer`` is the run's :class:`~trainrig.context.RunContext` (par
 run directory, keras model, optimizer, strategy, history, plugin params, ...; its docstring says
 which fields each phase has set).
 
+With ``trainer.strategy multi_worker`` every hook is called on every worker process, in the same
+order. ``trainer.is_chief`` tells whether this process is the one that writes the run's files
+(``trainer.cluster`` has its ``index`` among ``workers``); on the others ``trainer.run_dir`` is a
+scratch directory removed when they end, so a plugin that writes under ``trainer.run_dir`` needs no
+check. A plugin that writes elsewhere, or reports to a service, should do so on the chief only; a
+plugin must not run TensorFlow collectives (reading a metric, a save) on the chief only, or the
+other workers wait for it forever.
+
 Hooks are called through pluggy's own call loop, so pluggy's options work as pluggy documents them:
 ``@trainrig.hookimpl(tryfirst=True)`` / ``trylast=True`` order an implementation, and
 ``@trainrig.hookimpl(wrapper=True)`` (or the older ``hookwrapper=True``) wraps every other

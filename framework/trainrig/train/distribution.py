@@ -14,7 +14,8 @@ process's. The chief (``chief`` task, else worker 0) writes the run's files; the
 work but write into a scratch directory that is removed when they end (TensorFlow's rule: reading
 variables for a save is a collective every worker must take part in). Everything that decides the
 course of a run is the same on every worker (seeds, data order, reduced metrics), except a stop
-request, which :class:`StopAgreement` shares.
+request and the timed size of the next call, which :class:`WorkerSync` shares. A dead worker ends
+the others' collectives; :func:`lost_worker` turns that into one line naming it.
 """
 
 from __future__ import annotations
