@@ -11,47 +11,53 @@ anything):
   ``--trainer.strategy multi_worker`` and a ``TF_CONFIG`` naming both on 127.0.0.1, half the global batch
   on each, the gradients all-reduced over gRPC on the loopback interface.
 
-Measure: the training throughput, training rows of an epoch over the training part of an epoch (from
-``on_epoch_begin`` to ``on_test_begin`` of a timer callback, so the validation, the metric suite and the
-checkpoint are out of it; the strategy's start-up is out of it too). The timer comes from this module
-loaded as a plugin (``--plugin benchmarks.distribution``, the :func:`trainrig_register_callbacks` hook
-below); on the chief only (worker 0 of a launch: the workers step together, every step waits for the
-all-reduce), it writes its clock readings to the JSON file named by ``TRAINRIG_BENCH_EPOCH_TIMES``.
-The first epoch is skipped (tracing, the strategy's first collectives, the auto-tuning of
-``steps_per_execution``); of the others the median is taken: checkpoint writes and the first epoch's
-best-model export run on background threads that take the same 2 cores and land on some epochs, and
-the median keeps them out without picking each side's one luckiest epoch (at the tiny size only the
-second epoch counts). The best model is chosen by ``val_loss`` in ``max`` mode, so that it is exported
-after the first epoch only. Also the whole run (spawn to exit; for the launch, both workers' start-up,
-the cluster's set-up and the exit of the last one). The three sides are interleaved and rotated per
-repetition; ratios to the one-device run of the same repetition (above 1: more rows per second).
+Measure: the training throughput, the training rows of an epoch over the training part of the epoch
+(``on_epoch_begin`` to ``on_test_begin`` of a timer callback: no validation, metric suite or checkpoint,
+and no start-up of the strategy). The timer is this module loaded as a plugin (``--plugin
+benchmarks.distribution``, the :func:`trainrig_register_callbacks` hook below); it runs on the chief
+only (worker 0 of a launch; the workers step together, every step waits for the all-reduce) and
+writes its readings to the JSON file named by ``TRAINRIG_BENCH_EPOCH_TIMES``.
 
-Only a sanity figure: the machine has 2 CPU cores and no GPU, so the 2 replicas share the cores the one
-device already uses (TensorFlow's intra-op threads), and the 2 workers are 2 processes on those same 2
-cores exchanging gradients over loopback. It shows that the strategies run and what they cost on one
+The first epoch is skipped (tracing, the strategy's first collectives, the first sizing of the
+automatic ``steps_per_execution``); of the others the fastest is taken (at the tiny size there is only
+the second). Whatever disturbs an epoch on this machine only adds time to it: checkpoint writes and
+the first epoch's best-model export run on background threads on the same 2 cores, the automatic
+``steps_per_execution`` resizes its calls as it times them, other processes take the cores now and
+then; synchronous replicas amplify it (every step waits for the slower replica): on a loaded machine
+the epochs of ``mirrored`` vary threefold or more within one run, those of one device and of the
+workers much less. The fastest epoch is each configuration's least disturbed one, taken alike on
+every side. The best model is chosen by ``val_loss`` in ``max`` mode, so it is exported after the
+first epoch only. Also the whole run: spawn to exit (for the launch: both workers' start-up, the
+cluster's set-up, the exit of the last one). The three sides are interleaved, rotated per repetition;
+ratios to the one-device run of the same repetition (throughput: above 1 is faster; whole run: above
+1 is longer).
+
+Only a sanity figure: the machine has 2 CPU cores and no GPU, so the 2 replicas share the cores the
+one device already uses (TensorFlow's intra-op threads), and the 2 workers are 2 processes on the same
+2 cores exchanging gradients over loopback. It shows that the strategies run and what they cost on one
 small machine, not the speed-up of real devices or machines.
 
 Sizes: full, the tutorial's network with 64 filters (a step long enough not to be pure overhead), a
-global batch of 64, 6 epochs of 1,438 rows; tiny, the tutorial's network (16 filters), a global batch
-of 64, 2 epochs of 8 steps.
+global batch of 64, 6 epochs of 1,438 rows (23 steps); tiny, the tutorial's network (16 filters), a
+global batch of 64, 2 epochs of 8 steps.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
-import statistics
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import trainrig
 from benchmarks.common import Row, child_env, compared, interleave, scratch_dir
+from benchmarks.startup import trainrig_command
 
 NAME = "distribution"
-DESCRIPTION = "training throughput on 2 logical CPU devices (mirrored) and 2 local workers (launch) vs 1 device (CPU sanity figure)"
+DESCRIPTION = "training throughput of 2 logical CPU devices (mirrored), 2 local workers (launch) vs 1 device; CPU only"
 
 TIMES_ENV = "TRAINRIG_BENCH_EPOCH_TIMES"
 """The JSON file the chief's timer (this module as a plugin) writes its clock readings to."""
@@ -73,13 +79,14 @@ BASELINE = "1 device"
 def run(size: str, repeats: int) -> list[Row]:
     settings = SETTINGS[size]
     rows_per_epoch = training_rows(settings)
-    sides = {side: (lambda command=command: one_run(command, settings, TIMEOUT[size])) for side, command in SIDES.items()}
+    sides = {side: functools.partial(one_run, command, settings, TIMEOUT[size]) for side, command in SIDES.items()}
     results = interleave(sides, repeats)
     throughput = {side: [rows_per_epoch / epoch for epoch, _ in values] for side, values in results.items()}
     whole = {side: [total for _, total in values] for side, values in results.items()}
+    filters, batch = settings["filters"], settings["batch"]
     case = (
-        f"digits CNN {settings['filters']} filters, global batch {settings['batch']}, {rows_per_epoch:,} rows an epoch "
-        f"(CPU sanity figure: 2 cores shared by the replicas/workers; gRPC all-reduce on loopback)"
+        f"digits CNN, {filters} filters, global batch {batch}, {rows_per_epoch:,} rows an epoch (CPU sanity figure: "
+        "2 cores shared by all replicas and workers; workers all-reduce over gRPC on loopback)"
     )
     epochs = settings["epochs"]
     return compared(NAME, case, "training throughput", "rows/s", throughput, baseline=BASELINE) + compared(
@@ -95,15 +102,9 @@ def training_rows(settings: dict) -> int:
     return min(rows, settings["steps"] * settings["batch"]) if settings["steps"] else rows
 
 
-def trainrig_command() -> list[str]:
-    """The ``trainrig`` console script of this environment, else ``python -m trainrig``."""
-    script = Path(sys.executable).with_name("trainrig")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "trainrig"]
-
-
 def one_run(command: list[str], settings: dict, timeout: float) -> tuple[float, float]:
     """Run ``trainrig COMMAND`` (a ``train`` or a ``launch ... -- train``) of the digits tutorial to its end
-    in a fresh process; return the median training part of the epochs after the first, and the wall time."""
+    in a fresh process; return the fastest training part of the epochs after the first, and the wall time."""
     with scratch_dir() as tmp:
         times = tmp / "epoch_times.json"
         args = [
@@ -129,7 +130,7 @@ def one_run(command: list[str], settings: dict, timeout: float) -> tuple[float, 
         training = json.loads(times.read_text())["training"]
     if len(training) != settings["epochs"]:
         raise RuntimeError(f"expected {settings['epochs']} epochs' times, got {len(training)}: {training}")
-    return statistics.median(training[1:] if len(training) > 1 else training), total
+    return min(training[1:] if len(training) > 1 else training), total
 
 
 def run_group(args: list[str], env: dict[str, str], timeout: float) -> float:

@@ -2,11 +2,12 @@
 worker in the middle of it) and a plugin whose callback tells which worker it runs on.
 
 As a plugin (``--plugin fixtures_pkg.multi_worker``) its callback prints ``ROLE index=I chief=B``
-once at the start of training and writes nothing.
+(and its ``TF_NUM_INTRAOP_THREADS``) once at the start of training and writes nothing.
 """
 
 from __future__ import annotations
 
+import os
 import time
 
 import keras
@@ -47,7 +48,8 @@ class ReportRole(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         cluster = self.context.cluster
-        print(f"ROLE index={cluster.index} workers={cluster.workers} chief={self.context.is_chief}", flush=True)
+        threads = os.environ.get("TF_NUM_INTRAOP_THREADS")
+        print(f"ROLE index={cluster.index} workers={cluster.workers} chief={self.context.is_chief} threads={threads}", flush=True)
 
 
 @trainrig.hookimpl

@@ -8,7 +8,7 @@ import socket
 import pytest
 
 import trainrig
-from trainrig.cli.launch import free_ports, tf_config, worker_command
+from trainrig.cli.launch import free_ports, local_threads, tf_config, worker_command
 from trainrig.cli.main import main
 from trainrig.train.distribution import Cluster, cluster_of
 
@@ -106,3 +106,8 @@ def test_launch_refuses_a_bad_command_line(argv, words, capsys):
     assert len(err.splitlines()) == 1 and err.startswith("trainrig launch: error:")
     for word in words:
         assert word in err, err
+
+
+def test_local_workers_share_the_cores(monkeypatch):
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: set(range(8)))
+    assert [local_threads(n) for n in (1, 2, 3, 8, 16)] == [8, 4, 2, 1, 1]

@@ -64,6 +64,7 @@ def test_validation_runs_in_one_call_unless_fixed_a_test_batch_listener_or_repli
     assert validation_steps_per_execution(3, [EpochsOnly()], replicas=1, total=7) == 3
     assert validation_steps_per_execution(0, [ValidationBatches()], replicas=1, total=7) == 1
     assert validation_steps_per_execution(0, [EpochsOnly()], replicas=2, total=7) == 1
+    assert validation_steps_per_execution(3, [EpochsOnly()], replicas=2, total=7) == 1  # (see the module docstring)
 
 
 # --- how many steps per call ----------------------------------------------------------------------

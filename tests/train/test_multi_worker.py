@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from fixtures_pkg.helpers import subprocess_env
-from trainrig.cli.launch import free_ports, tf_config
+from trainrig.cli.launch import free_ports, local_threads, tf_config
 
 TOLERANCE = 1e-5
 # ReplicaModel (every kind of loss and metric, the binary suite, no randomness) on uneven batches:
@@ -128,8 +128,9 @@ def test_two_workers_reach_the_weights_history_and_suite_of_one_process(runs):
 
 def test_only_the_chief_writes_and_plugins_can_tell_which_worker_they_run_on(runs):
     root, out = runs["root"], runs["two"].stdout
-    assert "[worker 0] ROLE index=0 workers=2 chief=True" in out
-    assert "[worker 1] ROLE index=1 workers=2 chief=False" in out
+    threads = local_threads(2)  # launch shares the cores between the two workers
+    assert f"[worker 0] ROLE index=0 workers=2 chief=True threads={threads}" in out
+    assert f"[worker 1] ROLE index=1 workers=2 chief=False threads={threads}" in out
     # the chief's files are those of a one-process run: one TensorBoard writer per run, one line per
     # epoch, the checkpoints of the same steps, best/ and export/ -- nothing from a second writer
     assert tree(root / "two") == tree(root / "one")

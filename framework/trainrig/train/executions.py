@@ -17,7 +17,10 @@ small model that is as long as the step itself. Running several steps inside one
   checkpoints fall on the same optimizer steps as with one step per call.
 
 Validation in "auto" runs the whole pass in one call unless a callback overrides a test-batch hook
-(``on_test_batch_begin``/``_end``) or the run has several replicas (then one step per call).
+(``on_test_batch_begin``/``_end``). With several replicas validation always runs one step per call,
+whatever ``steps_per_execution`` says: gathering the predictions of shares whose sizes change from
+one step to the next inside one call fails in TensorFlow's all-gather (a collective shape mismatch,
+seen with a full batch of 64 followed by a last batch of 39 on two replicas).
 How many steps a call runs never changes the results: the same batches, in the same order, with the
 same random streams.
 """
@@ -51,10 +54,13 @@ def listeners(callbacks: Iterable[keras.callbacks.Callback], hooks: Iterable[str
 
 
 def validation_steps_per_execution(fixed: int, callbacks, replicas: int, total: int) -> int:
-    """Steps per validation call: ``fixed`` if set, else the whole pass (see the module docstring)."""
+    """Steps per validation call: one with several replicas, else ``fixed`` if set, else the whole pass
+    (see the module docstring)."""
+    if replicas > 1:
+        return 1
     if fixed > 0:
         return fixed
-    if replicas > 1 or listeners(callbacks, TEST_BATCH_HOOKS):
+    if listeners(callbacks, TEST_BATCH_HOOKS):
         return 1
     return max(1, total)
 

@@ -217,7 +217,7 @@ class TrainerParams:
         help="Training/validation steps run inside one tf.function call. 0 = auto: one step per call while a callback "
         "needs every batch (overrides a batch hook), else as many as take about 0.2 s (never across a step "
         "checkpoint) and the whole validation pass in one call. N >= 1: N steps per call (batch callbacks then run "
-        "once per call). The results are the same either way.",
+        "once per call). Validation on several replicas runs one step per call. The results are the same either way.",
         validator=at_least(0),
     )
     accumulate: int = field(
