@@ -35,15 +35,10 @@ def start_python(code: str, *args: str, cwd: str | Path | None = None) -> subpro
 
 def finish(proc: subprocess.Popen, timeout: float = 180) -> str:
     """Wait for a process from :func:`start_python`; return its stdout, or fail with its output."""
-    try:
-        stdout, stderr = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        stdout, stderr = proc.communicate()
-        raise AssertionError(f"subprocess timed out after {timeout}s:\nSTDOUT:\n{stdout}\nSTDERR:\n{stderr[-4000:]}")
-    if proc.returncode != 0:
-        raise AssertionError(f"subprocess failed ({proc.returncode}):\nSTDOUT:\n{stdout}\nSTDERR:\n{stderr[-4000:]}")
-    return stdout
+    done = completed(proc, timeout)
+    if done.returncode != 0:
+        raise AssertionError(f"subprocess failed ({done.returncode}):\nSTDOUT:\n{done.stdout}\nSTDERR:\n{done.stderr[-4000:]}")
+    return done.stdout
 
 
 def run_python(code: str, *args: str, timeout: float = 180, cwd: str | Path | None = None) -> str:
@@ -108,8 +103,14 @@ def start_resume_script(out, mode: str, options: dict | None = None, plugins: st
 
 
 def completed(process: subprocess.Popen, timeout: float = 600) -> subprocess.CompletedProcess:
-    """Wait for a process from :func:`start_resume_script`."""
-    stdout, stderr = process.communicate(timeout=timeout)
+    """Wait for a process started with pipes for stdout and stderr; kill it and fail with its output
+    if it takes longer than ``timeout`` seconds."""
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        stdout, stderr = process.communicate()
+        raise AssertionError(f"subprocess timed out after {timeout}s:\nSTDOUT:\n{stdout}\nSTDERR:\n{stderr[-4000:]}")
     return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fixtures_pkg.helpers import subprocess_env
+from fixtures_pkg.helpers import completed, subprocess_env
 from trainrig.cli.launch import free_ports, local_threads, tf_config
 
 TOLERANCE = 1e-5
@@ -44,18 +44,8 @@ def trainrig(*args: str, env: dict) -> subprocess.Popen:
     )
 
 
-def done(process: subprocess.Popen, timeout: float = 400) -> subprocess.CompletedProcess:
-    try:
-        out, err = process.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        out, err = process.communicate()
-        raise AssertionError(f"timed out:\n{out[-3000:]}\n{err[-3000:]}")
-    return subprocess.CompletedProcess(process.args, process.returncode, out, err)
-
-
 def ok(process: subprocess.Popen) -> subprocess.CompletedProcess:
-    result = done(process)
+    result = completed(process)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
     return result
 
@@ -150,7 +140,7 @@ def test_a_stop_request_to_the_chief_stops_every_worker_at_the_same_step_and_res
     env = env_with_tmp(root / "tmp")
     env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).parents[1] / "checkpoint"), env["PYTHONPATH"]])
     out = root / "stopped"
-    stopped = done(trainrig(
+    stopped = completed(trainrig(
         "launch", "--workers", "2", "--", "train", *COMMON, "--trainer.output_dir", str(out), "--plugin", "stop_file_plugin",
         "--trainer.steps_per_execution", "1", env=env,  # (the plugin looks at every step; results do not change)
     ))  # fmt: skip
@@ -190,7 +180,7 @@ def start_workers(out: Path, env: dict) -> list[subprocess.Popen]:
 def wait_for_checkpoints(out: Path, count: int, processes, timeout: float = 300) -> None:
     deadline = time.monotonic() + timeout
     while len(list((out / "checkpoints").glob("ckpt-*"))) < count:
-        assert all(p.poll() is None for p in processes), [done(p).stderr[-3000:] for p in processes]
+        assert all(p.poll() is None for p in processes), [completed(p).stderr[-3000:] for p in processes]
         assert time.monotonic() < deadline, "no checkpoints"
         time.sleep(0.05)
 
@@ -203,9 +193,9 @@ def test_a_killed_worker_stops_the_other_and_the_run_resumes_exactly(tmp_path):
     wait_for_checkpoints(out, 2, [chief, other])
     other.send_signal(signal.SIGKILL)
     killed_at = time.monotonic()
-    result = done(chief, timeout=180)
+    result = completed(chief, timeout=180)
     waited = time.monotonic() - killed_at
-    done(other)
+    completed(other)
     assert result.returncode != 0
     message = [line for line in result.stderr.splitlines() if line.startswith("trainrig train: error:")]
     assert len(message) == 1, result.stderr[-4000:]
@@ -236,7 +226,7 @@ def test_launch_stops_every_worker_when_one_dies(tmp_path):
     workers = [int(pid) for pid in Path(f"/proc/{launch.pid}/task/{launch.pid}/children").read_text().split()]
     assert len(workers) == 2
     os.kill(workers[1], signal.SIGKILL)
-    result = done(launch, timeout=120)
+    result = completed(launch, timeout=120)
     assert result.returncode == 128 + signal.SIGKILL
     assert "trainrig launch: worker 1 was killed by SIGKILL; stopping the other workers" in result.stderr
     for pid in workers:
@@ -279,7 +269,7 @@ def test_ctrl_c_to_launch_stops_every_worker_after_one_checkpoint(tmp_path):
     launch = trainrig("launch", "--workers", "2", "--", "train", *SLOW, "--trainer.output_dir", str(out), env=env_with_tmp(tmp_path / "tmp"))
     wait_for_checkpoints(out, 1, [launch])
     launch.send_signal(signal.SIGINT)
-    result = done(launch, timeout=120)
+    result = completed(launch, timeout=120)
     assert result.returncode == 3, result.stderr[-3000:]
     stops = sorted(line.split("] ", 1) for line in result.stderr.splitlines() if "trainrig train: stopped by SIGINT" in line)
     assert [worker for worker, _ in stops] == ["[worker 0", "[worker 1"]
