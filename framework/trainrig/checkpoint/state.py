@@ -219,8 +219,10 @@ def _restore_replica_parts(run: Resumable, group: str, arrays: dict[str, np.ndar
     """Each replica's own part of ``group`` when the checkpoint has them for as many replicas (else the
     totals just assigned stand: a checkpoint of another replica count, or of one replica)."""
     parts = run.replica_parts.get(group)
+    if parts is None:
+        return
     saved = [arrays.get(f"{group}/{i}{REPLICA_PARTS}") for i in range(len(run.variables[group]))]
-    if parts is not None and saved and all(a is not None and a.shape[:1] == (parts.replicas,) for a in saved):
+    if saved and all(a is not None and a.shape[:1] == (parts.replicas,) for a in saved):
         parts.assign(saved)
 
 

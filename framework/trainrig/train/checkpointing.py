@@ -15,8 +15,8 @@ import keras
 
 from trainrig.checkpoint.state import Position, Resumable, capture, restore
 from trainrig.checkpoint.store import CheckpointStore
-from trainrig.train.distribution import ReplicaParts
 from trainrig.errors import TrainrigError
+from trainrig.train.distribution import ReplicaParts
 from trainrig.train.setup import RunParts
 from trainrig.train.stop import StopRequest, TrainingStopped
 
@@ -56,13 +56,14 @@ class Checkpointing:
         every_steps: int,
         run_root,
         verbose: bool,
-        source: CheckpointStore | None = None,
+        chief_store: CheckpointStore | None = None,
     ):
-        """``store`` is where checkpoints are written, ``source`` where they are restored from (default:
-        ``store``; a non-chief worker writes into its scratch directory and restores the chief's).
-        ``run_root`` is the run's directory (its ``STOP`` file, the resume hint)."""
+        """``store`` is where checkpoints are written; ``run_root`` is the run's directory (its ``STOP``
+        file, the resume hint). ``chief_store`` is ``None`` on one process and on the chief of several
+        workers; on the other workers (which write into a scratch directory) it is the chief's store:
+        they restore from it and leave the ``STOP`` file to the chief."""
         self.store = store
-        self.source = source or store
+        self.chief_store = chief_store
         self.run = run
         self.optimizer = optimizer
         self.every_steps = every_steps
@@ -79,7 +80,7 @@ class Checkpointing:
 
     def restore_latest(self) -> Position:
         """Restore the newest usable checkpoint; the start of the run if there is none."""
-        loaded = self.source.load_latest()
+        loaded = (self.chief_store or self.store).load_latest()
         if loaded is None:
             return Position.start()
         path, arrays, state = loaded
@@ -103,7 +104,7 @@ class Checkpointing:
         """Install the stop request (signals, STOP file) for the time of training; on leaving, wait
         for the last write (quietly when the run already fails: its own error is the one to report)."""
         try:
-            with StopRequest(self.run_root, watch_file=self.source is self.store) as self.stop_request:
+            with StopRequest(self.run_root, watch_file=self.chief_store is None) as self.stop_request:
                 yield
         except BaseException:
             self.store.close(quiet=True)

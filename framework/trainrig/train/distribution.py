@@ -156,7 +156,10 @@ def _multi_worker_strategy():
 
     cluster = cluster_of("multi_worker")  # the one-line errors for a missing or broken TF_CONFIG
     resolvers = tf.distribute.cluster_resolver
-    resolver = resolvers.TFConfigClusterResolver() if cluster.source == "TF_CONFIG" else resolvers.SlurmClusterResolver()
+    try:
+        resolver = resolvers.TFConfigClusterResolver() if cluster.source == "TF_CONFIG" else resolvers.SlurmClusterResolver()
+    except (OSError, RuntimeError, ValueError, KeyError) as e:  # Slurm's resolver runs scontrol, reads SLURM_*
+        raise TrainrigError(f"trainer.strategy multi_worker could not read the {cluster.source} cluster: {e}") from None
     try:
         _MULTI_WORKER = tf.distribute.MultiWorkerMirroredStrategy(cluster_resolver=resolver)
     except RuntimeError as e:

@@ -210,7 +210,7 @@ class Trainer:
             params.checkpoint_every_steps,
             self.output.root,
             verbose=verbose,
-            source=None if self.cluster.is_chief else CheckpointStore(self.output.checkpoints),
+            chief_store=None if self.cluster.is_chief else CheckpointStore(self.output.checkpoints),
         )
         self.checkpoints.write_after = self.context.exporter.barrier
         callbacks, replicas = self.callbacks.callbacks, parts.strategy.num_replicas_in_sync
