@@ -60,6 +60,17 @@ def configure_plugins(tree: dict[str, Any], modules: list[str] = (), blocked: li
 
 def build_experiment(tree: dict[str, Any], plugins):
     """``(model, data, trainer_params, plugin_params)`` from a params tree; problems are one-line errors."""
+    (model_cls, model_params), (data_cls, data_params), trainer_params, plugin_params = experiment_params(tree, plugins)
+    with calling(model_cls, "__init__"):
+        model = model_cls(model_params)
+    with calling(data_cls, "__init__"):
+        data = data_cls(data_params)
+    return model, data, trainer_params, plugin_params
+
+
+def experiment_params(tree: dict[str, Any], plugins):
+    """``((model class, its params), (data class, its params), trainer_params, plugin_params)`` from a
+    params tree, every value checked by its params class; nothing is built (no TensorFlow runs)."""
     from trainrig.train.params import TrainerParams
 
     unknown = set(tree) - {"model", "data", "trainer", "plugins"}
@@ -73,10 +84,6 @@ def build_experiment(tree: dict[str, Any], plugins):
     model_cls = import_user_class(tree["model"]["class"], "model", "ModelBase")
     data_cls = import_user_class(tree["data"]["class"], "data", "DataBase")
     model_params, data_params = section_params(tree, "model", model_cls), section_params(tree, "data", data_cls)
-    with calling(model_cls, "__init__"):
-        model = model_cls(model_params)
-    with calling(data_cls, "__init__"):
-        data = data_cls(data_params)
     trainer_params = from_dict(TrainerParams, tree.get("trainer") or {}, "trainer")
     plugin_params = resolve_plugin_params(plugins, (tree.get("plugins") or {}).get("params") or {})
-    return model, data, trainer_params, plugin_params
+    return (model_cls, model_params), (data_cls, data_params), trainer_params, plugin_params

@@ -36,9 +36,8 @@ class BestModel(TrainrigCallback):
             return
         previous = self.best
         self.best, self.best_epoch = value, epoch + 1
-        self.context.exporter.export_in_background(
-            self.context.run_dir.best, "best", extra={"epoch": self.best_epoch, "monitor": self.monitor, "value": value}
-        )
+        best = {"epoch": self.best_epoch, "monitor": self.monitor, "value": value, "greater_is_better": self.greater_is_better}
+        self.context.exporter.export_in_background(self.context.run_dir.best, "best", extra=best)
         if self.context.params.progress != "none":
             before = "" if previous is None else f" (was {previous:.6g})"
             print(f"best {self.monitor} = {value:.6g}{before}: exported to {self.context.run_dir.best}", flush=True)

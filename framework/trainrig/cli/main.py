@@ -21,6 +21,10 @@ COMMANDS = {
         "trainrig.cli.schedule",
         "print the learning rate at every epoch boundary without training (takes train's options)",
     ),
+    "sweep": (
+        "trainrig.cli.sweep",
+        "one run per configuration of a grid or random space, compared: trainrig sweep --out DIR ... --grid JSON",
+    ),
     "launch": (
         "trainrig.cli.launch",
         "run a command as N local workers of one multi-worker run: trainrig launch --workers N -- train ...",

@@ -23,7 +23,8 @@ class Parser(argparse.ArgumentParser):
         raise TrainrigError(message)
 
 
-def _show(value: Any) -> str:
+def option_text(value: Any) -> str:
+    """A value as the command line writes it: ``true``/``false``, JSON for lists, dicts and null."""
     if isinstance(value, bool):
         return str(value).lower()
     if isinstance(value, (list, dict)) or value is None:
@@ -53,7 +54,7 @@ class ParamsOptions:
                 dest=option,
                 metavar=_metavar(a.type),
                 default=argparse.SUPPRESS,
-                help=f"{help_of(a)} (default: {_show(default_of(a))})".replace("%", "%%"),
+                help=f"{help_of(a)} (default: {option_text(default_of(a))})".replace("%", "%%"),
             )
 
     def overrides(self, namespace: argparse.Namespace) -> dict[str, Any]:

@@ -72,7 +72,7 @@ def parse_run_options(argv: list[str], prog: str, description: str, add_argument
     return args, tree, plugins, classes
 
 
-def _train_arguments(parser: Parser) -> None:
+def train_arguments(parser: Parser) -> None:
     parser.add_argument("--model", metavar="PKG.MOD:CLASS", help="the ModelBase subclass to train")
     parser.add_argument("--data", metavar="PKG.MOD:CLASS", help="the DataBase subclass that provides the batches")
     parser.add_argument("--config", metavar="FILE.json", help="params as in OUTPUT/params.json (options override it)")
@@ -80,7 +80,7 @@ def _train_arguments(parser: Parser) -> None:
 
 
 def run(argv: list[str]) -> int:
-    args, tree, plugins, _ = parse_run_options(argv, "trainrig train", DESCRIPTION, _train_arguments)
+    args, tree, plugins, _ = parse_run_options(argv, "trainrig train", DESCRIPTION, train_arguments)
     model, data, trainer_params, plugin_params = build_experiment(tree, plugins)
 
     from trainrig.train.trainer import Trainer

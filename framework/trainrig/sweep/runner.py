@@ -1,0 +1,141 @@
+"""Run a sweep's configurations as ``trainrig train`` processes, K at a time (``--parallel K``).
+
+Each run is a normal run in ``SWEEP_DIR/runs/<id>/``, its console output in ``SWEEP_DIR/logs/<id>.log``
+and its status in ``SWEEP_DIR/logs/<id>.json`` (``done``, ``failed`` with its one-line error, or
+``stopped``). Running the sweep again skips the ``done`` runs, resumes every run that has a
+``params.json`` (``trainrig resume``: exactly where its newest checkpoint left it) and starts the
+others; a failed run is tried again. A failing run never stops the others. SIGINT or SIGTERM to
+the sweep is passed to the running runs, which stop after a checkpoint; no new run starts.
+
+With K > 1 the runs share the machine's cores (``TF_NUM_INTRAOP_THREADS`` = cores / K unless set).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from typing import IO
+
+from trainrig.sweep.plan import Plan, describe, option_args
+from trainrig.sweep.summary import best_so_far, read_status, results, run_result, write_status
+
+POLL_SECONDS = 0.2
+_ERROR = re.compile(r"^trainrig (?:train|resume): error: (.*)$")
+
+
+@dataclass
+class Running:
+    run_id: str
+    process: subprocess.Popen
+    log: IO[str]
+    started: float
+
+
+def run_command(plan: Plan, run_id: str) -> list[str]:
+    """``trainrig resume RUN`` when the run has begun, else ``trainrig train`` with its configuration."""
+    run = plan.run_dir(run_id)
+    if (run / "params.json").is_file():
+        return [sys.executable, "-m", "trainrig", "resume", str(run)]
+    return [
+        sys.executable, "-m", "trainrig", "train", *plan.command, *option_args(plan.config(run_id)),
+        "--trainer.output_dir", str(run), "--trainer.progress", "epoch",
+    ]  # fmt: skip
+
+
+def error_line(log_text: str) -> str:
+    """The run's one-line error (``trainrig train: error: ...``), else its last line."""
+    lines = [line for line in log_text.splitlines() if line.strip()]
+    for line in reversed(lines):
+        match = _ERROR.match(line)
+        if match:
+            return match.group(1)
+    return lines[-1] if lines else "no output"
+
+
+class SweepRunner:
+    def __init__(self, plan: Plan, parallel: int = 1, out: IO[str] = sys.stdout):
+        self.plan = plan
+        self.parallel = max(1, parallel)
+        self.out = out
+        self.running: list[Running] = []
+        self.stopping = False
+
+    def run(self) -> dict[str, int]:
+        """Run every run not done yet; ``{status: count}`` over the whole sweep at the end."""
+        from trainrig.cli.launch import INTRA_OP_THREADS, local_threads
+
+        env = dict(os.environ)
+        if self.parallel > 1:
+            env.setdefault(INTRA_OP_THREADS, str(local_threads(self.parallel)))
+        pending = [run_id for run_id in self.plan.ids if read_status(self.plan, run_id)["status"] != "done"]
+        done_before = len(self.plan.ids) - len(pending)
+        if done_before:
+            self._say(f"{done_before} of {len(self.plan.ids)} runs already done; {len(pending)} to run")
+        previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            while (pending and not self.stopping) or self.running:
+                while pending and not self.stopping and len(self.running) < self.parallel:
+                    self._start(pending.pop(0), env)
+                self._reap()
+                time.sleep(POLL_SECONDS)
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        counts: dict[str, int] = {}
+        for run_id in self.plan.ids:
+            status = read_status(self.plan, run_id)["status"]
+            counts[status] = counts.get(status, 0) + 1
+        return counts
+
+    def _on_signal(self, signum, frame) -> None:
+        self.stopping = True
+        for running in self.running:
+            if running.process.poll() is None:
+                running.process.send_signal(signum)
+
+    def _start(self, run_id: str, env: dict[str, str]) -> None:
+        logs = self.plan.out / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        log = (logs / f"{run_id}.log").open("a")
+        command = run_command(self.plan, run_id)
+        log.write(f"$ trainrig {' '.join(command[3:])}\n")
+        log.flush()
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, text=True)
+        self.running.append(Running(run_id, process, log, time.monotonic()))
+
+    def _reap(self) -> None:
+        for running in [r for r in self.running if r.process.poll() is not None]:
+            self.running.remove(running)
+            running.log.close()
+            self._record(running)
+
+    def _record(self, running: Running) -> None:
+        from trainrig.train.stop import EXIT_STOPPED
+
+        plan, run_id, code = self.plan, running.run_id, running.process.returncode
+        before = read_status(plan, run_id)
+        seconds = float(before.get("seconds", 0.0)) + time.monotonic() - running.started
+        status = "done" if code == 0 else "stopped" if code in (EXIT_STOPPED, -signal.SIGINT, 130) else "failed"
+        error = "" if status == "done" else error_line((plan.out / "logs" / f"{run_id}.log").read_text())
+        write_status(plan, run_id, {"status": status, "seconds": seconds, "error": error})
+        self._report(run_id, status, error)
+
+    def _report(self, run_id: str, status: str, error: str) -> None:
+        finished = sum(read_status(self.plan, i)["status"] in ("done", "failed") for i in self.plan.ids)
+        head = f"[{finished}/{len(self.plan.ids)}] run {run_id} ({describe(self.plan.config(run_id))}) {status}"
+        if status != "done":
+            self._say(f"{head}: {error}")
+            return
+        result = run_result(self.plan, run_id)
+        best = best_so_far([row for row in results(self.plan) if row.status == "done"])
+        value = f": best {result.monitor} {result.best:.6g}" if result.monitor else ""
+        leader = f"; best so far {best.best:.6g} (run {best.id})" if best is not None else ""
+        self._say(head + value + f" in {result.seconds:.0f} s" + leader)
+
+    def _say(self, message: str) -> None:
+        print(message, file=self.out, flush=True)
