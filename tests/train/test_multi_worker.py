@@ -1,4 +1,5 @@
-"""``trainer.strategy multi_worker``: worker processes on loopback give one process's run.
+"""Several replicas: ``trainer.strategy multi_worker`` worker processes on loopback give one process's
+run; a stopped run on several replicas (workers or logical devices) resumes exactly.
 
 Every run here is real: ``trainrig launch`` (or the test itself) starts ``python -m trainrig``
 worker processes with a ``TF_CONFIG`` naming each other on 127.0.0.1, TensorFlow's
@@ -152,6 +153,24 @@ def test_a_stop_request_to_the_chief_stops_every_worker_at_the_same_step_and_res
     assert "[worker 0] resuming from ckpt-5: epoch 1, step 5" in resumed.stdout
     assert all(np.array_equal(a, b) for a, b in zip(model_weights(root / "two"), model_weights(out), strict=True))
     assert history(root / "two") == history(out)  # the running averages of epoch 1 too: every replica's part
+
+
+def test_mirrored_replicas_resume_mid_epoch_exactly(tmp_path):
+    """Two logical CPU devices in one process: a STOP inside epoch 1, then resume, gives the history of
+    a run never stopped bit for bit (each replica's part of the running sums is checkpointed)."""
+    env = env_with_tmp(tmp_path / "tmp")
+    env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).parents[1] / "checkpoint"), env["PYTHONPATH"]])
+    mirrored = [*COMMON, "--trainer.strategy", "mirrored", "--trainer.devices", "2", "--trainer.steps_per_execution", "1"]
+    whole = trainrig("train", *mirrored, "--trainer.output_dir", str(tmp_path / "whole"), env=env)
+    out = tmp_path / "stopped"
+    stopped = completed(trainrig("train", *mirrored, "--trainer.output_dir", str(out), "--plugin", "stop_file_plugin", env=env))
+    assert stopped.returncode == 3 and "at epoch 1, step 5" in stopped.stderr, stopped.stderr[-3000:]
+    ok(trainrig("resume", str(out), env=env))
+    ok(whole)
+    assert all(np.array_equal(a, b) for a, b in zip(model_weights(tmp_path / "whole"), model_weights(out), strict=True))
+    assert history(tmp_path / "whole") == history(out)
+    with np.load(next((out / "checkpoints").glob("ckpt-*")) / "arrays.npz") as arrays:
+        assert arrays["metrics/0@replicas"].shape[0] == 2
 
 
 def test_a_multi_worker_run_opens_in_one_process(runs):

@@ -154,3 +154,39 @@ def test_devices_above_one_need_the_mirrored_strategy(tiny_params, tiny_data):
     with pytest.raises(ValueError, match="devices must be >= 0, got -1"):
         trainrig.TrainerParams(devices=-1)
     assert trainrig.TrainerParams().devices == 0
+
+
+REPLICA_PARTS = """
+import json
+import keras
+import tensorflow as tf
+from trainrig.train.distribution import ReplicaParts, make_strategy
+
+strategy = make_strategy("mirrored", 2)
+with strategy.scope():
+    seen, restored, summed = keras.metrics.Mean(), keras.metrics.Mean(), keras.metrics.Mean()
+
+@tf.function
+def update():
+    def one_replica():
+        replica = tf.distribute.get_replica_context().replica_id_in_sync_group
+        seen.update_state(tf.cast(replica, tf.float32) * 10.0 + 1.0)  # replica 0 adds 1, replica 1 adds 11
+    strategy.run(one_replica)
+
+update()
+parts = ReplicaParts(strategy, seen.variables).read()
+ReplicaParts(strategy, restored.variables).assign(parts)
+for variable, value in zip(summed.variables, seen.variables):
+    variable.assign(value)  # what restoring the total alone does
+components = lambda metric: [[float(c.numpy()) for c in v.value.values] for v in metric.variables]
+print(json.dumps({"parts": [p.tolist() for p in parts], "restored": components(restored), "summed": components(summed),
+                  "results": [float(m.result()) for m in (seen, restored, summed)]}))
+"""
+
+
+def test_replica_parts_put_each_replicas_share_of_a_metric_back():
+    out = last_json_line(finish(start_python(REPLICA_PARTS)))
+    assert out["parts"] == [[1.0, 11.0], [1.0, 1.0]]  # total, count of each replica
+    assert out["restored"] == out["parts"]
+    assert out["summed"] != out["parts"]  # the total alone does not give the parts back
+    assert out["results"] == [6.0, 6.0, 6.0]

@@ -250,8 +250,8 @@ class ReplicaParts:
     On several replicas a metric's total is the sum of one part per replica; reading it gives the sum.
     A checkpoint holding only the sum cannot put the parts back, and a resumed epoch would then add
     its batches to different parts than the run never stopped (a last-bit difference in its averages).
-    ``read`` gathers every replica's part (a collective on several workers: every worker calls it) as
-    arrays with a leading replica axis; ``assign`` gives each replica its own part back.
+    ``read`` gives every replica's part as arrays with a leading replica axis (on several workers a
+    gather: every worker calls it); ``assign`` gives each replica its own part back.
     """
 
     def __init__(self, strategy, variables: list):
@@ -259,6 +259,7 @@ class ReplicaParts:
 
         self.strategy = strategy
         self.variables = list(variables)
+        self.local = len(strategy.extended.worker_devices) == strategy.num_replicas_in_sync  # all parts in this process
         self.replicas = strategy.num_replicas_in_sync
         self._read = tf.function(self._gather)
         self._assign = tf.function(lambda parts: strategy.run(self._assign_own, args=(parts,)))
@@ -277,7 +278,18 @@ class ReplicaParts:
             variable.value.assign(tf.gather(part, replica))
 
     def read(self) -> list:
+        if self.local:
+            import numpy as np
+
+            # One process holds every part (in replica order): no collective. MirroredStrategy's gather
+            # uses collective keys of its own, which then clash with those of the training step.
+            return [np.stack([part.numpy() for part in v.value.values]) for v in self.variables]
         return [part.numpy() for part in self._read()]
 
     def assign(self, parts: list) -> None:
+        if self.local:
+            for variable, saved in zip(self.variables, parts):
+                for part, value in zip(variable.value.values, saved):
+                    part.assign(value)
+            return
         self._assign(list(parts))

@@ -1,0 +1,133 @@
+"""``trainrig sweep`` end to end: real runs of a tiny model in their own processes."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from fixtures_pkg.helpers import completed, subprocess_env
+
+TINY = [
+    "--model", "fixtures_pkg.tinymodels:PlainModel", "--data", "fixtures_pkg.tinymodels:TinyData",
+    "--trainer.epochs", "2", "--trainer.batch_size", "16", "--trainer.export", "false", "--trainer.seed", "3",
+]  # fmt: skip
+
+
+def sweep(*args: str, timeout: float = 600, **popen) -> subprocess.CompletedProcess:
+    return completed(start(*args, **popen), timeout)
+
+
+def start(*args: str, **popen) -> subprocess.Popen:
+    env = {**subprocess_env(), "TRAINRIG_LOAD_PLUGINS": ""}
+    return subprocess.Popen(
+        [sys.executable, "-m", "trainrig", "sweep", *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen
+    )
+
+
+def rows(out: Path) -> list[dict[str, str]]:
+    with (out / "summary.csv").open() as f:
+        return list(csv.DictReader(f))
+
+
+def test_a_grid_runs_every_combination_records_a_failing_one_and_sorts_by_the_best_value(tmp_path):
+    out = tmp_path / "grid"
+    # cosine with reduce_lr cannot work together: that configuration fails when its run sets up
+    grid = {"trainer.lr_schedule": ["constant", "cosine"], "trainer.reduce_lr.patience": [0, 1]}
+    result = sweep("--out", str(out), *TINY, "--grid", json.dumps(grid), "--parallel", "2")
+    assert result.returncode == 1, result.stdout + result.stderr[-3000:]
+    assert sorted(p.name for p in (out / "runs").iterdir()) == ["000", "001", "002", "003"]
+    table = {row["id"]: row for row in rows(out)}
+    assert [table[i]["status"] for i in ("000", "001", "002", "003")] == ["done", "done", "done", "failed"]
+    assert "trainer.reduce_lr needs trainer.lr_schedule constant" in table["003"]["error"]
+    assert (table["002"]["trainer.lr_schedule"], table["002"]["trainer.reduce_lr.patience"]) == ("cosine", "0")
+    for run_id in ("000", "001", "002"):
+        row = table[run_id]
+        assert row["best_metric"] == "val_loss" and float(row["best_value"]) > 0 and row["epochs"] == "2"
+        assert float(row["final:val_loss"]) >= float(row["best_value"]) and float(row["seconds"]) > 0
+    # every run is a normal run: params.json with its configuration
+    params = json.loads((out / "runs" / "002" / "params.json").read_text())
+    assert params["trainer"]["lr_schedule"] == "cosine" and params["trainer"]["output_dir"] == str(out / "runs" / "002")
+    # the console table: best value first, the failed run last with its error
+    lines = result.stdout.split("run  trainer.lr_schedule", 1)[1].splitlines()[1:5]
+    values = [float(line.split()[3]) for line in lines[:3]]
+    assert values == sorted(values) and lines[3].startswith("003") and "failed: trainer.reduce_lr needs" in lines[3]
+    assert "summary: " in result.stdout and "3 done, 1 failed" in result.stdout
+    again = sweep("--summary", str(out))
+    assert again.returncode == 0 and again.stdout.splitlines()[1:4] == [line.rstrip() for line in lines[:3]]
+
+
+def test_a_random_sweep_draws_seeded_configurations(tmp_path):
+    out = tmp_path / "random"
+    space = {"trainer.learning_rate": {"log_uniform": [0.001, 0.1]}, "model.hidden": {"int": [2, 8]}}
+    result = sweep("--out", str(out), *TINY, "--random", "3", "--space", json.dumps(space), "--seed", "4", "--parallel", "2")
+    assert result.returncode == 0, result.stdout + result.stderr[-3000:]
+    found = rows(out)
+    assert [row["status"] for row in found] == ["done"] * 3
+    plan = json.loads((out / "sweep.json").read_text())
+    assert plan["spec"] == {"random": 3, "space": space, "seed": 4}
+    for row, config in zip(found, plan["configs"]):
+        assert float(row["trainer.learning_rate"]) == config["trainer.learning_rate"]
+        assert 0.001 <= config["trainer.learning_rate"] < 0.1 and 2 <= config["model.hidden"] <= 8
+        params = json.loads((out / "runs" / row["id"] / "params.json").read_text())
+        assert params["model"]["params"]["hidden"] == config["model.hidden"]
+
+
+@pytest.mark.parametrize(
+    "grid, words",
+    [
+        ({"model.hiden": [4, 8]}, ["configuration 000 (model.hiden=4)", "unknown option --model.hiden; did you mean --model.hidden?"]),
+        ({"trainer.batch_size": [16, 0]}, ["configuration 001 (trainer.batch_size=0)", "trainer.batch_size"]),
+        ({"trainer.output_dir": ["a", "b"]}, ["--trainer.output_dir is set by the sweep"]),
+    ],
+)
+def test_a_bad_configuration_is_refused_before_any_run_starts(tmp_path, grid, words):
+    out = tmp_path / "bad"
+    result = sweep("--out", str(out), *TINY, "--grid", json.dumps(grid), timeout=120)
+    assert result.returncode == 2
+    error = result.stderr.strip().splitlines()[-1]
+    assert error.startswith("trainrig sweep: error: ")
+    for word in words:
+        assert word in error, error
+    assert not out.exists()
+
+
+SLOW = [*TINY[:2], "--data", "fixtures_pkg.multi_worker:SlowData", "--data.delay", "0.1", *TINY[4:]]
+SLOW = [a if not (a == "2" and SLOW[i - 1] == "--trainer.epochs") else "4" for i, a in enumerate(SLOW)]
+
+
+def test_an_interrupted_sweep_skips_finished_runs_and_resumes_the_interrupted_one(tmp_path):
+    out = tmp_path / "resumed"
+    args = ["--out", str(out), *SLOW, "--trainer.checkpoint_every_steps", "1", "--grid", '{"model.hidden": [4, 8, 6]}']
+    first = start(*args, start_new_session=True)
+    deadline = time.monotonic() + 300
+    while not (json_status(out, "000") == "done" and list((out / "runs" / "001" / "checkpoints").glob("ckpt-*"))):
+        assert first.poll() is None and time.monotonic() < deadline, completed(first).stderr[-3000:]
+        time.sleep(0.05)
+    os.killpg(first.pid, signal.SIGKILL)  # the sweep and its running run, at once
+    completed(first)
+    finished = {p: p.stat().st_mtime_ns for p in (out / "runs" / "000").rglob("*") if p.is_file()}
+    assert not (out / "runs" / "002").exists()
+
+    second = sweep(*args)
+    assert second.returncode == 0, second.stdout + second.stderr[-3000:]
+    assert "1 of 3 runs already done; 2 to run" in second.stdout
+    assert {p: p.stat().st_mtime_ns for p in (out / "runs" / "000").rglob("*") if p.is_file()} == finished
+    log = (out / "logs" / "001.log").read_text()
+    assert "$ trainrig resume" in log and "resuming from ckpt-" in log
+    assert [row["status"] for row in rows(out)] == ["done"] * 3
+    assert all(row["epochs"] == "4" for row in rows(out))
+
+
+def json_status(out: Path, run_id: str) -> str:
+    try:
+        return json.loads((out / "logs" / f"{run_id}.json").read_text())["status"]
+    except (FileNotFoundError, ValueError):
+        return "pending"
