@@ -43,7 +43,9 @@ def test_a_grid_runs_every_combination_records_a_failing_one_and_sorts_by_the_be
     grid = {"trainer.lr_schedule": ["constant", "cosine"], "trainer.reduce_lr.patience": [0, 1]}
     result = sweep("--out", str(out), *TINY, "--grid", json.dumps(grid), "--parallel", "2")
     assert result.returncode == 1, result.stdout + result.stderr[-3000:]
-    assert sorted(p.name for p in (out / "runs").iterdir()) == ["000", "001", "002", "003"]
+    # a run that fails while it sets up leaves no directory (nothing was written), only its log and status
+    assert sorted(p.name for p in (out / "runs").iterdir()) == ["000", "001", "002"]
+    assert "trainrig train: error:" in (out / "logs" / "003.log").read_text()
     table = {row["id"]: row for row in rows(out)}
     assert [table[i]["status"] for i in ("000", "001", "002", "003")] == ["done", "done", "done", "failed"]
     assert "trainer.reduce_lr needs trainer.lr_schedule constant" in table["003"]["error"]
@@ -88,12 +90,14 @@ def test_a_random_sweep_draws_seeded_configurations(tmp_path):
         ({"trainer.output_dir": ["a", "b"]}, ["--trainer.output_dir is set by the sweep"]),
     ],
 )
-def test_a_bad_configuration_is_refused_before_any_run_starts(tmp_path, grid, words):
+def test_a_bad_configuration_is_refused_before_any_run_starts(tmp_path, grid, words, capsys, monkeypatch):
+    from trainrig.cli.main import main
+
+    monkeypatch.setenv("TRAINRIG_LOAD_PLUGINS", "")
     out = tmp_path / "bad"
-    result = sweep("--out", str(out), *TINY, "--grid", json.dumps(grid), timeout=120)
-    assert result.returncode == 2
-    error = result.stderr.strip().splitlines()[-1]
-    assert error.startswith("trainrig sweep: error: ")
+    assert main(["sweep", "--out", str(out), *TINY, "--grid", json.dumps(grid)]) == 2  # in this process: no run starts
+    error = capsys.readouterr().err.strip()
+    assert "\n" not in error and error.startswith("trainrig sweep: error: ")
     for word in words:
         assert word in error, error
     assert not out.exists()

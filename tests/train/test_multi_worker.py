@@ -185,7 +185,7 @@ SLOW = [
     *COMMON[:4], "--data", "fixtures_pkg.multi_worker:SlowData", "--data.delay", "0.05",
     *COMMON[6:], "--trainer.checkpoint_every_steps", "2", "--trainer.strategy", "multi_worker",
 ]  # fmt: skip
-SLOW = [a if a != "3" or SLOW[i - 1] != "--trainer.epochs" else "8" for i, a in enumerate(SLOW)]
+SLOW = [a if a != "3" or SLOW[i - 1] != "--trainer.epochs" else "5" for i, a in enumerate(SLOW)]
 
 
 def start_workers(out: Path, env: dict) -> list[subprocess.Popen]:
