@@ -40,8 +40,8 @@ def test_overwrite_removes_every_file_of_the_previous_run_and_nothing_else(tmp_p
     assert "overwrite: removed the previous run's" in capsys.readouterr().out
     assert all(int(name.split("-")[1].split(".")[0]) <= steps for name in os.listdir(out / "checkpoints"))
     assert [json.loads(line)["epoch"] for line in (out / "metrics.jsonl").read_text().splitlines()] == [1]
-    assert set(tensorboard_tensors(out / "tensorboard" / "train")["loss"]) == {1}  # epoch 1 written, not skipped
-    assert set(tensorboard_tensors(out / "tensorboard" / "validation")["loss"]) == {1}
+    assert set(tensorboard_tensors(out / "tensorboard" / "train")["losses/loss"]) == {1}  # epoch 1 written, not skipped
+    assert set(tensorboard_tensors(out / "tensorboard" / "validation")["losses/loss"]) == {1}
     assert (out / "notes.txt").read_text() == "the user's own file" and (out / "plugin-output").is_dir()
     assert not [name for name in os.listdir(out) if name.startswith(".trainrig-overwritten-")]
 

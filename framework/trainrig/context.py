@@ -54,6 +54,8 @@ if TYPE_CHECKING:
 class ValidationResult:
     """One validation pass: its ``val_`` logs, the gathered predictions and the sample batch.
 
+    ``logs`` holds every validation loss and metric and the values of the model's evaluator
+    (``ModelBase._evaluator``, :mod:`trainrig.train.evaluator`), each under ``val_<name>``.
     ``predictions`` is ``(y_true, y_pred, weight)`` of the model's ``_prediction()`` over every
     validation row (all replicas), or ``None`` when the model declares no prediction. ``batch`` is
     ``(inputs, targets, outputs)`` of the first validation batch(es), as numpy, for

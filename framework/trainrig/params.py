@@ -30,17 +30,33 @@ define = functools.partial(attrs.define, frozen=True, kw_only=True)
 define.__doc__ = "``attrs.define(frozen=True, kw_only=True)``: the decorator for every params class."
 
 
-def field(default: Any = attrs.NOTHING, *, help: str, factory=None, validator=None, converter=None):
-    """An attrs field whose help text is stored in ``metadata["help"]`` (shown by ``--help``)."""
+def field(
+    default: Any = attrs.NOTHING, *, help: str, factory=None, validator=None, converter=None, setting: bool = True
+):
+    """An attrs field whose help text is stored in ``metadata["help"]`` (shown by ``--help``).
+
+    ``setting=False`` marks plumbing: a field that says where or how a run is carried out (an output
+    path, a console option, a checkpoint interval) rather than what is trained. Plumbing is kept out
+    of TensorBoard's HParams dashboard (the whole params still go to its text summary ``params``).
+    """
     if not help:
         raise ValueError("every params field needs a help text")
     return attrs.field(
-        default=default, factory=factory, validator=validator, converter=converter, metadata={"help": help}
+        default=default,
+        factory=factory,
+        validator=validator,
+        converter=converter,
+        metadata={"help": help, "setting": setting},
     )
 
 
 def help_of(a: attrs.Attribute) -> str:
     return a.metadata.get("help", "")
+
+
+def is_setting(a: attrs.Attribute) -> bool:
+    """Whether a field is a setting of the experiment (``True`` unless declared with ``setting=False``)."""
+    return a.metadata.get("setting", True)
 
 
 # --- validators: each says what is valid --------------------------------------------------------
@@ -213,6 +229,20 @@ def leaf_fields(cls, prefix: str = "") -> Iterator[tuple[str, attrs.Attribute]]:
             yield from leaf_fields(inner, path + ".")
         else:
             yield path, a
+
+
+def plumbing_paths(cls, prefix: str = "") -> set[str]:
+    """Dotted paths of the fields of ``cls`` declared ``setting=False`` (a nested params class declared
+    so counts with all its fields)."""
+    paths = set()
+    for a in fields_of(cls):
+        path = f"{prefix}{a.name}"
+        inner, _ = _strip_optional(a.type)
+        if not is_setting(a):
+            paths.add(path)
+        elif is_params_class(inner):
+            paths |= plumbing_paths(inner, path + ".")
+    return paths
 
 
 def default_of(a: attrs.Attribute):

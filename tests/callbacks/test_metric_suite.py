@@ -87,8 +87,8 @@ def test_suite_lands_in_metrics_jsonl_and_the_validation_run(binary_run):
     from fixtures_pkg.helpers import tensorboard_tensors
 
     validation = tensorboard_tensors(out / "tensorboard" / "validation")
-    assert sorted(validation["Test ROC AUC"]) == [1, 2, 3]
-    assert "Test ROC AUC" not in tensorboard_tensors(out / "tensorboard" / "train")
+    assert sorted(validation["suite/ROC AUC"]) == [1, 2, 3]
+    assert "suite/ROC AUC" not in tensorboard_tensors(out / "tensorboard" / "train")
 
 
 # Early stopping: a deterministic run (seed 0, lr 0.03, patience 1, min_delta 0) whose monitors disagree on

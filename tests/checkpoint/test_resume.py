@@ -79,7 +79,7 @@ def test_sigkill_then_resume_gives_identical_weights(mode, tmp_path, reference):
     assert resumed["history"] == expected["history"]
     # TensorBoard continues without duplicated or missing epochs
     for run_name in ("train", "validation"):
-        assert scalar_steps(tmp_path / "run" / "tensorboard" / run_name, "loss") == [1, 2, 3]
+        assert scalar_steps(tmp_path / "run" / "tensorboard" / run_name, "losses/loss") == [1, 2, 3]
 
 
 def scalar_steps(directory: Path, tag: str) -> list[int]:
@@ -112,7 +112,7 @@ def test_kill_between_epoch_callbacks_and_epoch_checkpoint_keeps_each_epoch_once
     assert (out / "metrics.jsonl").read_bytes() == (Path(expected["out"]) / "metrics.jsonl").read_bytes()
     assert resumed["hash"] == expected["hash"] and resumed["history"] == expected["history"]
     for run_name in ("train", "validation"):
-        assert scalar_steps(out / "tensorboard" / run_name, "loss") == [1, 2, 3]
+        assert scalar_steps(out / "tensorboard" / run_name, "losses/loss") == [1, 2, 3]
 
 
 def test_a_failed_checkpoint_write_stops_the_run_and_keeps_the_previous_one(tmp_path, reference):

@@ -134,7 +134,7 @@ def test_frozen_weights_stay_bit_identical_and_train_after_release(tmp_path):
     assert all(not np.array_equal(recorder.weights[3][k], initial[k]) for k in hidden)
     assert history["learning_rate"] == pytest.approx([0.01, 0.01, 0.002, 0.002])
     assert history["frozen_layers"] == [1.0, 1.0, 0.0, 0.0]
-    text = tensorboard_tensors(tmp_path / "run" / "tensorboard" / "train")["freeze"]
+    text = tensorboard_tensors(tmp_path / "run" / "tensorboard" / "train")["freeze/change"]
     assert sorted(text) == [1, 3] and b"released" in text[3].item()
 
 

@@ -257,12 +257,12 @@ def test_warmup_longer_than_the_run_fails_before_anything_is_written(tmp_path):
 
 
 def step_rates(run_dir: Path) -> list[tuple[int, float]]:
-    """Every (step, value) of ``learning_rate/step`` in the train run, in file order, duplicates included."""
+    """Every (step, value) of ``optimizer/learning_rate`` in the train run, in file order, duplicates included."""
     out = []
     for path in sorted((run_dir / "tensorboard" / "train").glob("events.out.tfevents.*")):
         for event in read_events(path):
             for value in event.summary.value:
-                if value.tag == "learning_rate/step":
+                if value.tag == "optimizer/learning_rate":
                     from tensorboard.util import tensor_util
 
                     out.append((event.step, float(tensor_util.make_ndarray(value.tensor))))
@@ -290,10 +290,10 @@ def test_warmup_cosine_run_logs_the_rate_per_epoch_and_per_step(tmp_path, steps_
     assert [s for s, _ in written] == every_step
     assert [v for _, v in written] == pytest.approx(rates(schedule, every_step), rel=1e-6, abs=1e-12)
     assert written[0] == (0, 0.0)
-    # the epoch scalar keeps its tag and steps (epochs 1..3)
+    # one learning-rate tag, per optimizer step (the epoch values are in the history only)
     train = tensorboard_tensors(out / "tensorboard" / "train")
-    assert sorted(train["learning_rate"]) == [1, 2, 3]
-    assert sorted(train["learning_rate/step"]) == every_step
+    assert sorted(train["optimizer/learning_rate"]) == every_step
+    assert not [tag for tag in train if tag.endswith("learning_rate") and tag != "optimizer/learning_rate"]
 
 
 def test_tensorboard_step_rate_follows_reduce_lr_and_constant_rates(tmp_path):

@@ -116,14 +116,22 @@ def test_tensorboard_scalars_for_train_and_validation(plain_run):
     root, _, history, _, _ = plain_run
     train = tensorboard_tensors(root / "tensorboard" / "train")
     validation = tensorboard_tensors(root / "tensorboard" / "validation")
-    for name in NAMES:
-        assert sorted(train[name]) == list(range(1, EPOCHS + 1)), name
-        assert sorted(validation[name]) == list(range(1, EPOCHS + 1)), name
+    tags = {"loss": "losses/loss", "mse": "losses/mse", "l1": "losses/l1", "mae": "metrics/mae"}
+    assert set(tags) == set(NAMES)
+    for name, tag in tags.items():
+        assert sorted(train[tag]) == list(range(1, EPOCHS + 1)), name
+        assert sorted(validation[tag]) == list(range(1, EPOCHS + 1)), name
         for step in range(1, EPOCHS + 1):
-            assert float(train[name][step]) == pytest.approx(history[name][step - 1], rel=1e-6)
-            assert float(validation[name][step]) == pytest.approx(history["val_" + name][step - 1], rel=1e-6)
+            assert float(train[tag][step]) == pytest.approx(history[name][step - 1], rel=1e-6)
+            assert float(validation[tag][step]) == pytest.approx(history["val_" + name][step - 1], rel=1e-6)
     assert not any(tag.startswith("val_") for tag in validation)
-    assert float(train["learning_rate"][1]) == pytest.approx(0.02)
+    # one section per kind of value, nothing outside them but the step-0 texts
+    sections = {tag.split("/")[0] for tag in [*train, *validation]}
+    assert sections <= {"losses", "metrics", "optimizer", "best", "run"}, sections
+    assert float(train["optimizer/learning_rate"][1]) == pytest.approx(0.02)
+    # best/<monitor>: the best value so far, by epoch
+    best = [min(history["val_loss"][: e + 1]) for e in range(EPOCHS)]
+    assert [float(validation["best/loss"][e]) for e in range(1, EPOCHS + 1)] == pytest.approx(best, rel=1e-6)
 
 
 # --- callbacks -----------------------------------------------------------------------------------

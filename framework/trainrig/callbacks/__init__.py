@@ -9,6 +9,7 @@ from trainrig.callbacks.metric_suite import MetricSuite
 from trainrig.callbacks.metrics_file import MetricsFile
 from trainrig.callbacks.plateau import plateau_callbacks
 from trainrig.callbacks.print_evaluate import PrintEvaluate
+from trainrig.callbacks.profiler import StepProfiler
 from trainrig.callbacks.progress import ProgressLogger
 from trainrig.callbacks.tensorboard_logger import TensorBoardLogger
 
@@ -18,8 +19,9 @@ __all__ = ["TrainrigCallback", "base_callbacks"]
 
 
 def base_callbacks(context: RunContext) -> list[TrainrigCallback]:
-    """The base callbacks: metric suite, history, metrics file, console, samples, TensorBoard, best model,
-    then early stopping and LR on plateau when the params ask for them."""
+    """The base callbacks: metric suite, history, metrics file, console, samples, TensorBoard, the
+    profiler of ``trainer.profile`` when it is set, best model, then early stopping and LR on plateau
+    when the params ask for them."""
     return [
         MetricSuite(context),
         HistoryRecorder(context),
@@ -27,6 +29,7 @@ def base_callbacks(context: RunContext) -> list[TrainrigCallback]:
         ProgressLogger(context),
         PrintEvaluate(context),
         TensorBoardLogger(context),
+        *([StepProfiler(context)] if context.params.profile else []),
         BestModel(context),
         *plateau_callbacks(context),
     ]

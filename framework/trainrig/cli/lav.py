@@ -1,4 +1,5 @@
-"""``trainrig lav OUTPUT|EXPORT``: load and validate — every loss, metric and the metric suite on the validation data."""
+"""``trainrig lav OUTPUT|EXPORT``: load and validate — every loss, metric, the model evaluator's values and the
+metric suite on the validation data."""
 
 from __future__ import annotations
 
@@ -12,8 +13,8 @@ from trainrig.cli.options import Parser
 def run(argv: list[str]) -> int:
     parser = Parser(
         prog="trainrig lav",
-        description="Load a run's model and validate it on the run's validation data: every loss, metric and "
-        "metric-suite value, as the run logged them (val_*, Test *).",
+        description="Load a run's model and validate it on the run's validation data: every loss, metric, "
+        "evaluator (ModelBase._evaluator) and metric-suite value, as the run logged them (val_*, Test *).",
     )
     add_run_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")

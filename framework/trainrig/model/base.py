@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Generic, TypeVar
+from typing import Any, Callable, Generic, Protocol, TypeVar
 
 import keras
 
@@ -20,11 +20,20 @@ from trainrig.tensorboard.handler import TensorBoardDataHandler
 P = TypeVar("P", bound=ModelBaseParams)
 
 
+class Evaluator(Protocol):
+    """What :meth:`ModelBase._evaluator` returns: fed every validation sample, then asked for its values."""
+
+    def update_state(self, sample: Sample) -> None: ...
+
+    def result(self) -> dict[str, float]: ...
+
+
 class ModelBase(Generic[P]):
     """The model of an experiment: ``MyModel(params)``; the params are ``self.params``.
 
     Override :meth:`create_graph` and at least one of :meth:`_loss` / :meth:`_extended_loss`;
-    everything else is optional. A batch is ``(inputs, targets)``, both dicts of tensors; the graph
+    everything else is optional (e.g. :meth:`_evaluator`, a pure-Python evaluator of every validation
+    sample, logged as ``val_<name>``). A batch is ``(inputs, targets)``, both dicts of tensors; the graph
     maps the inputs dict to an outputs dict. The params class is taken from ``ModelBase[MyParams]``
     (or a ``params_class`` class attribute).
     """
@@ -91,6 +100,40 @@ class ModelBase(Generic[P]):
 
     def _prediction(self) -> PredictionDefinition | None:
         """What the validation metric suite evaluates (``None``: no suite)."""
+        return None
+
+    def _evaluator(self) -> Evaluator | None:
+        """A pure-Python evaluator of every validation sample, or ``None`` (default: none, nothing gathered).
+
+        Return a NEW object on every call, with ``update_state(sample)`` and ``result() -> {name: number}``.
+        Every validation (each epoch's, and ``trainrig lav``'s) makes a fresh one and feeds it every
+        validation row, of all batches and all replicas, as a :class:`~trainrig.Sample` of numpy
+        values without the batch axis (``inputs``, ``targets`` and the model's ``outputs`` in inference
+        mode); ``result()`` is then logged as ``val_<name>`` like every validation metric (history,
+        ``metrics.jsonl``, TensorBoard, ``trainrig lav``), so ``_best_logging_settings`` may name it.
+        Names must differ from the losses' and metrics'. At set-up one evaluator is fed the first
+        validation batch and its ``result()`` checked, so a bad one fails before training. E.g.::
+
+            class ExactMatch:
+                def __init__(self):
+                    self.hits = self.rows = 0
+
+                def update_state(self, sample):
+                    self.rows += 1
+                    self.hits += int(np.array_equal(np.argmax(sample.outputs["logits"], -1), sample.targets["tokens"]))
+
+                def result(self):
+                    return {"exact_match": self.hits / max(self.rows, 1)}
+
+            def _evaluator(self):
+                return ExactMatch()  # logged as val_exact_match
+
+            def _best_logging_settings(self):
+                return "max", "exact_match"
+
+        Validation then runs one step per call and copies every row to Python: meant for values that
+        need Python (edit distances, decoding), not for what a keras metric can compute.
+        """
         return None
 
     def _custom_score(self) -> tuple[Callable, bool] | None:

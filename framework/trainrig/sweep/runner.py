@@ -12,6 +12,7 @@ With K > 1 the runs share the machine's cores (``TF_NUM_INTRAOP_THREADS`` = core
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 from typing import IO
 
 from trainrig.sweep.plan import Plan, describe, option_args
+from trainrig.sweep.space import SWEEP_VARYING, varying_keys
 from trainrig.sweep.summary import best_so_far, read_status, results, run_result, write_status
 
 POLL_SECONDS = 0.2
@@ -69,7 +71,7 @@ class SweepRunner:
         """Run every run not done yet; ``{status: count}`` over the whole sweep at the end."""
         from trainrig.cli.launch import INTRA_OP_THREADS, local_threads
 
-        env = dict(os.environ)
+        env = {**os.environ, SWEEP_VARYING: json.dumps(varying_keys(self.plan.configs))}
         if self.parallel > 1:
             env.setdefault(INTRA_OP_THREADS, str(local_threads(self.parallel)))
         pending = [run_id for run_id in self.plan.ids if read_status(self.plan, run_id)["status"] != "done"]

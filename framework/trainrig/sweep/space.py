@@ -17,7 +17,9 @@ the same ``--seed`` gives the same configurations.
 from __future__ import annotations
 
 import itertools
+import json
 import math
+import os
 from typing import Any
 
 from trainrig.errors import TrainrigError
@@ -90,6 +92,17 @@ def random_configs(space: Any, count: int, seed: int) -> list[dict[str, Any]]:
                 config[key] = int(rng.integers(int(arguments[0]), int(arguments[1]) + 1))
         configs.append(config)
     return configs
+
+
+SWEEP_VARYING = "TRAINRIG_SWEEP_VARYING"
+"""Environment variable of a sweep's runs: the JSON list of the dotted keys the sweep varies (its
+TensorBoard HParams list them first)."""
+
+
+def sweep_varying(environ=None) -> list[str]:
+    """The dotted keys the enclosing sweep varies (empty outside a sweep)."""
+    text = (os.environ if environ is None else environ).get(SWEEP_VARYING, "")
+    return list(json.loads(text)) if text else []
 
 
 def varying_keys(configs: list[dict[str, Any]]) -> list[str]:

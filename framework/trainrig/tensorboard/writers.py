@@ -1,8 +1,7 @@
-"""TensorBoard writers of a run and what every run logs: epoch scalars, hyper-parameters."""
+"""TensorBoard writers of a run, splitting epoch logs into its runs, and reading event files back."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Iterator
 
@@ -10,7 +9,6 @@ import tensorflow as tf
 from tensorboard.compat.proto.event_pb2 import Event
 
 from trainrig.log_keys import SUITE_PREFIX, VALIDATION_PREFIX
-from trainrig.params import flatten
 from trainrig.run_dir import RunDir
 
 TRAIN_RUN = "train"
@@ -31,21 +29,6 @@ def split_logs(logs: dict) -> tuple[dict[str, float], dict[str, float]]:
         else:
             train[name] = value
     return train, validation
-
-
-def hparams_of(tree: dict) -> dict:
-    """Every param of a run's params tree (``params.json``) by its dotted command-line name
-    (``trainer.learning_rate``), as values TensorBoard's hparams plugin accepts (bool, int, float, str;
-    others as JSON text)."""
-    flat = flatten(
-        {
-            "model": tree["model"]["params"],
-            "data": tree["data"]["params"],
-            "trainer": tree["trainer"],
-            "plugins": tree["plugins"]["params"],
-        }
-    )
-    return {name: value if isinstance(value, (bool, int, float, str)) else json.dumps(value) for name, value in flat.items()}
 
 
 def read_events(path) -> Iterator[Event]:
@@ -74,21 +57,23 @@ def last_step(directory) -> int:
 
 
 class Writers:
-    """The ``train`` and ``validation`` summary writers of one run."""
+    """The summary writers of one run: ``train``, ``validation`` and ``root`` (``OUTPUT/tensorboard`` itself,
+    for the HParams session and config, which must sit above the runs holding their metrics)."""
 
     def __init__(self, run_dir: RunDir):
+        self.root = tf.summary.create_file_writer(str(run_dir.tensorboard))
         self.train = tf.summary.create_file_writer(str(run_dir.tensorboard_run(TRAIN_RUN)))
         self.validation = tf.summary.create_file_writer(str(run_dir.tensorboard_run(VALIDATION_RUN)))
 
-    def scalars(self, writer, values: dict[str, float], step: int) -> None:
+    def scalars(self, writer, values: dict[str, float], step: int, description: str = "") -> None:
         with writer.as_default():
             for name, value in values.items():
-                tf.summary.scalar(name, value, step=step)
+                tf.summary.scalar(name, value, step=step, description=description or None)
 
     def flush(self) -> None:
-        self.train.flush()
-        self.validation.flush()
+        for writer in (self.root, self.train, self.validation):
+            writer.flush()
 
     def close(self) -> None:
-        self.train.close()
-        self.validation.close()
+        for writer in (self.root, self.train, self.validation):
+            writer.close()

@@ -66,7 +66,7 @@ class BestMetric:
         if not (isinstance(model_setting, tuple) and len(model_setting) == 2 and model_setting[0] in ("min", "max")):
             raise TrainrigError(f"_best_logging_settings must return ('min' or 'max', name), got {model_setting!r}")
         self._model_mode, model_name = model_setting
-        self._loss_names = list(loss_names)
+        self.loss_names = list(loss_names)
         self._suite_greater = dict(suite_greater)
         self.candidates = [VALIDATION_PREFIX + n for n in val_names] + [SUITE_PREFIX + n for n in suite_greater]
         self._model_key = _key_of(model_name, self.candidates)
@@ -90,7 +90,7 @@ class BestMetric:
             return key, self._model_mode == "max"
         if key.startswith(SUITE_PREFIX):
             return key, self._suite_greater[key[len(SUITE_PREFIX) :]]
-        if key[len(VALIDATION_PREFIX) :] in self._loss_names:
+        if key[len(VALIDATION_PREFIX) :] in self.loss_names:
             return key, False
         raise TrainrigError(
             f"trainer.best_mode auto cannot tell the direction of {key!r}; pass --trainer.best_mode min or max"

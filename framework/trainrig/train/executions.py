@@ -20,7 +20,9 @@ Validation in "auto" runs the whole pass in one call unless a callback overrides
 (``on_test_batch_begin``/``_end``). With several replicas validation always runs one step per call,
 whatever ``steps_per_execution`` says: gathering the predictions of shares whose sizes change from
 one step to the next inside one call fails in TensorFlow's all-gather (a collective shape mismatch,
-seen with a full batch of 64 followed by a last batch of 39 on two replicas).
+seen with a full batch of 64 followed by a last batch of 39 on two replicas). A model with an
+evaluator (``ModelBase._evaluator``) also validates one step per call: each batch's rows go to the
+evaluator in Python, and its batches may differ in shape beyond the rows (sequences padded per batch).
 How many steps a call runs never changes the results: the same batches, in the same order, with the
 same random streams.
 """
@@ -53,10 +55,10 @@ def listeners(callbacks: Iterable[keras.callbacks.Callback], hooks: Iterable[str
     return [type(c).__name__ for c in callbacks if needs_every_batch(c, hooks)]
 
 
-def validation_steps_per_execution(fixed: int, callbacks, replicas: int, total: int) -> int:
-    """Steps per validation call: one with several replicas, else ``fixed`` if set, else the whole pass
-    (see the module docstring)."""
-    if replicas > 1:
+def validation_steps_per_execution(fixed: int, callbacks, replicas: int, total: int, gathers_samples: bool = False) -> int:
+    """Steps per validation call: one with several replicas or a model evaluator (``gathers_samples``),
+    else ``fixed`` if set, else the whole pass (see the module docstring)."""
+    if replicas > 1 or gathers_samples:
         return 1
     if fixed > 0:
         return fixed

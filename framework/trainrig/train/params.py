@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from typing import Literal
 
 from trainrig.params import ParamsError, at_least, choice, define, field, positive
@@ -19,6 +20,11 @@ class AugmentationParams:
         help='Augmentations applied in order: [{"name": registered name, **options}], e.g. [{"name": "shift", "max_shift": 1}]. '
         "Names come from plugins (trainrig plugins --all).",
     )
+
+    @property
+    def active(self) -> bool:
+        """Whether augmentation is on (an input is named): the other fields of this section only matter then."""
+        return bool(self.input)
 
 
 @define
@@ -52,6 +58,11 @@ class EarlyStoppingParams:
     monitor: str = field(default="", help="logs key to monitor; empty = the best-model metric (MODEL_METRIC).")
     restore_best_weights: bool = field(default=False, help="Restore the weights of the best epoch when stopping.")
 
+    @property
+    def active(self) -> bool:
+        """Whether early stopping is on: the other fields of this section only matter then."""
+        return self.patience > 0
+
 
 @define
 class ReduceLRParams:
@@ -62,6 +73,11 @@ class ReduceLRParams:
     min_delta: float = field(default=0.0, help="Smallest change that counts as an improvement.", validator=at_least(0))
     min_lr: float = field(default=0.0, help="Lower bound of the learning rate.", validator=at_least(0))
     monitor: str = field(default="", help="logs key to monitor; empty = the best-model metric (MODEL_METRIC).")
+
+    @property
+    def active(self) -> bool:
+        """Whether the learning rate is reduced on a plateau: the other fields of this section only matter then."""
+        return self.patience > 0
 
 
 @define
@@ -86,6 +102,11 @@ class FreezeParams:
     dry_run: bool = field(
         default=False, help="Print the phases (epochs, frozen layers of the real model, learning rates) and exit."
     )
+
+    @property
+    def active(self) -> bool:
+        """Whether freeze training is on: the other fields of this section only matter then."""
+        return bool(self.schedule) or bool(self.layers)
 
 
 @define
@@ -115,6 +136,11 @@ class WarmStartParams:
         "missing (else that is an error listing them).",
     )
 
+    @property
+    def active(self) -> bool:
+        """Whether the run starts from a previous run or model: the other fields of this section only matter then."""
+        return bool(self.path)
+
 
 def _finite(instance, attribute, value):
     """Validator: the value is a finite number."""
@@ -131,6 +157,28 @@ def _optional(*validators):
                 validator(instance, attribute, value)
 
     return check
+
+
+_STEP_RANGE = re.compile(r"\s*(\d+)\s*,\s*(\d+)\s*")
+
+
+def profile_steps(text: str) -> tuple[int, int] | None:
+    """``(START, END)`` of a ``trainer.profile`` value such as ``"10,20"``; ``None`` for ``""`` (no profiling)
+    and for text that is not two integers ``0 <= START < END``."""
+    match = _STEP_RANGE.fullmatch(text)
+    if match is None:
+        return None
+    start, end = int(match.group(1)), int(match.group(2))
+    return (start, end) if start < end else None
+
+
+def _step_range(instance, attribute, value):
+    """Validator: empty, or two optimizer steps ``START,END`` with ``0 <= START < END``."""
+    if value != "" and profile_steps(value) is None:
+        raise ParamsError(
+            f"{attribute.name} must be two optimizer steps START,END with 0 <= START < END (e.g. 10,20), "
+            f"or empty for no profiling; got {value!r}"
+        )
 
 
 @define
@@ -207,12 +255,14 @@ class TrainerParams:
         "At most one of clipnorm, clipvalue and global_clipnorm, as in keras.",
         validator=_optional(positive),
     )
-    output_dir: str = field(default="trainrig_output", help="Directory of the run (params, checkpoints, exports, TensorBoard).")
+    output_dir: str = field(setting=False, default="trainrig_output", help="Directory of the run (params, checkpoints, exports, TensorBoard).")
     seed: int = field(default=0, help="Seed of weights, dropout, shuffling and augmentation.")
     deterministic: bool = field(
+        setting=False,
         default=False, help="Enable TensorFlow op determinism: the same seed gives the same bits on CPU (slower on some ops)."
     )
     steps_per_execution: int = field(
+        setting=False,
         default=0,
         help="Training/validation steps run inside one tf.function call. 0 = auto: one step per call while a callback "
         "needs every batch (overrides a batch hook), else as many as take about 0.2 s (never across a step "
@@ -234,12 +284,14 @@ class TrainerParams:
         validator=choice("float32", "mixed_float16", "mixed_bfloat16"),
     )
     checkpoint_every_steps: int = field(
+        setting=False,
         default=0,
         help="Also write a checkpoint every this many training steps; 0 = at epoch ends only.",
         validator=at_least(0),
     )
-    keep_checkpoints: int = field(default=3, help="Newest checkpoints kept in OUTPUT/checkpoints.", validator=at_least(1))
+    keep_checkpoints: int = field(setting=False, default=3, help="Newest checkpoints kept in OUTPUT/checkpoints.", validator=at_least(1))
     strategy: Literal["default", "mirrored", "multi_worker"] = field(
+        setting=False,
         default="default",
         help="tf.distribute strategy: default (one device), mirrored (all local GPUs, or trainer.devices replicas), "
         "multi_worker (every worker process runs the same command; the cluster from TF_CONFIG or Slurm, or started "
@@ -247,6 +299,7 @@ class TrainerParams:
         validator=choice("default", "mirrored", "multi_worker"),
     )
     devices: int = field(
+        setting=False,
         default=0,
         help="Replicas of strategy mirrored: N>0 = the first N GPUs, or N logical CPU devices when there is no GPU "
         "(the CPU is split before TensorFlow initialises; a process already initialised with another count fails); "
@@ -255,31 +308,52 @@ class TrainerParams:
         validator=at_least(0),
     )
     progress: Literal["auto", "bar", "epoch", "none"] = field(
+        setting=False,
         default="auto",
         help="Console output: a live progress bar (bar), one line per epoch (epoch), nothing (none); "
         "auto = bar on a terminal, epoch otherwise.",
         validator=choice("auto", "bar", "epoch", "none"),
     )
+    log_every_steps: int = field(
+        setting=False,
+        default=0,
+        help="Also write the training values (means over the epoch so far) to TensorBoard every N optimizer steps, "
+        "as steps/<name>; 0 = once per epoch only.",
+        validator=at_least(0),
+    )
     print_samples: int = field(
+        setting=False,
         default=3, help="Validation samples handed to the model's _print_evaluate each validation.", validator=at_least(0)
     )
     overwrite: bool = field(
+        setting=False,
         default=False, help="Train into an output_dir that already holds a run, replacing its files."
     )
     best_metric: str = field(
+        setting=False,
         default="",
         help="What decides the best model (and what early stopping and LR-on-plateau follow): a logs key "
         "('val_acc', 'Test ROC AUC') or a name ('acc', 'ROC AUC'); empty = the model's _best_logging_settings.",
     )
     best_mode: Literal["auto", "min", "max"] = field(
+        setting=False,
         default="auto",
         help="Direction of best_metric; auto knows losses (min), the suite's metrics and the model's own setting.",
         validator=choice("auto", "min", "max"),
     )
-    suite: SuiteParams = field(factory=SuiteParams, help="The validation metric suite.")
+    suite: SuiteParams = field(setting=False, factory=SuiteParams, help="The validation metric suite.")
     early_stopping: EarlyStoppingParams = field(factory=EarlyStoppingParams, help="Early stopping.")
     reduce_lr: ReduceLRParams = field(factory=ReduceLRParams, help="Learning-rate reduction on a plateau.")
     augmentation: AugmentationParams = field(factory=AugmentationParams, help="Data augmentation of the training batches.")
-    export: bool = field(default=True, help="Export the final model to OUTPUT/export at the end of training.")
+    export: bool = field(setting=False, default=True, help="Export the final model to OUTPUT/export at the end of training.")
+    profile: str = field(
+        setting=False,
+        default="",
+        help="Profile optimizer steps START,END (e.g. 10,20) with the TensorFlow profiler, on the chief, into "
+        "OUTPUT/tensorboard/train (TensorBoard's Profile tab; pip install tensorboard-plugin-profile): from the first "
+        "call that starts at optimizer.iterations >= START to the end of the first call that reaches END (with several "
+        "steps per call the range widens to whole calls; steps_per_execution 1 makes it exact). Empty = no profiling.",
+        validator=_step_range,
+    )
     freeze: FreezeParams = field(factory=FreezeParams, help="Freeze training: layers frozen and released by epoch.")
     warm_start: WarmStartParams = field(factory=WarmStartParams, help="Warm start from a previous run or model.")

@@ -6,7 +6,7 @@ step and before anything is written to the output directory.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import keras
 import tensorflow as tf
@@ -26,6 +26,7 @@ from trainrig.train.checks import check_first_batch, check_sample_weights, check
 from trainrig.train.contributions import plugged_sequence
 from trainrig.train.distribution import make_strategy
 from trainrig.train.environment import seed_everything
+from trainrig.train.evaluator import model_evaluator, probe_names
 from trainrig.train.fit_arguments import built_sequences
 from trainrig.train.freeze import optimizer_variables
 from trainrig.train.optimizer import check_optimization, make_optimizer
@@ -50,6 +51,8 @@ class RunParts:
     optimizer: keras.optimizers.Optimizer
     prediction: PredictionDefinition | None
     steps: Steps
+    evaluator_names: list[str] | None = field(default=None)
+    """The names the model's evaluator logs (``val_<name>``), or ``None`` without an evaluator."""
 
     @property
     def keras_model(self) -> keras.Model:
@@ -122,7 +125,14 @@ def set_up(
     built.keras_model.optimizer = optimizer  # what keras callbacks read as self.model.optimizer
     check_sample_weights(model, train_metrics, first_batch)
     prediction = checked_prediction(model, first_batch, built.keras_model.output)
-    steps = _steps(params, strategy, built.keras_model, optimizer, objectives, train_metrics, val_metrics, prediction, len(train_source))
+    evaluator = model_evaluator(model)  # None: validation gathers nothing for it
+    steps = _steps(
+        params, strategy, built.keras_model, optimizer, objectives, train_metrics, val_metrics, prediction,
+        len(train_source), gather_samples=evaluator is not None,
+    )
+    evaluator_names = None
+    if evaluator is not None:  # fed the first validation batch now, so a bad evaluator fails before the first step
+        evaluator_names = probe_names(model, evaluator, val_source.first_batch(), steps.predict, val_metrics.names())
     return RunParts(
         strategy=strategy,
         train_source=train_source,
@@ -134,12 +144,18 @@ def set_up(
         optimizer=optimizer,
         prediction=prediction,
         steps=steps,
+        evaluator_names=evaluator_names,
     )
 
 
-def _steps(params: TrainerParams, strategy, keras_model, optimizer, objectives, train_metrics, val_metrics, prediction, batches: int) -> Steps:
+def _steps(
+    params: TrainerParams, strategy, keras_model, optimizer, objectives, train_metrics, val_metrics, prediction, batches: int,
+    gather_samples: bool = False,
+) -> Steps:
     accumulation = accumulation_of(params.accumulate, strategy, optimizer, batches)
-    return Steps(strategy, keras_model, optimizer, objectives, train_metrics, val_metrics, prediction, accumulation)
+    return Steps(
+        strategy, keras_model, optimizer, objectives, train_metrics, val_metrics, prediction, accumulation, gather_samples
+    )
 
 
 def refit(parts: RunParts, params: TrainerParams) -> None:
@@ -155,4 +171,5 @@ def refit(parts: RunParts, params: TrainerParams) -> None:
     parts.steps = _steps(
         params, parts.strategy, parts.keras_model, parts.optimizer, parts.objectives,
         parts.train_metrics, parts.val_metrics, parts.prediction, len(parts.train_source),
+        gather_samples=parts.evaluator_names is not None,
     )

@@ -8,7 +8,8 @@ With several replicas every global batch is split into one share per replica; a 
 smaller than the others or empty (a batch of fewer rows than replicas). A replica's share of the
 loss is weighted by its rows over the rows of the whole step (an all-reduce), so training on any
 split gives the gradient one device gets from the whole batch, and empty shares add nothing to the
-losses, metrics or the gathered predictions (see :mod:`trainrig.model.objectives`).
+losses, metrics or the gathered predictions (see :mod:`trainrig.model.objectives`). For a model
+evaluator validation also gathers every row's inputs, targets and outputs (:class:`Evaluated`).
 
 With ``trainer.accumulate`` N > 1 a batch adds its gradients to the accumulators of an
 :class:`~trainrig.train.accumulation.Accumulation` and the optimizer steps once per group of N batches
@@ -22,8 +23,10 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 import keras
+import numpy as np
 import tensorflow as tf
 
+from trainrig.errors import TrainrigError
 from trainrig.model.objectives import MetricSet, Objectives, batch_rows
 from trainrig.train.accumulation import Accumulation
 from trainrig.train.precision import non_finite_everywhere, scales_loss
@@ -39,6 +42,26 @@ def _owned(batch):
     return tf.nest.map_structure(lambda t: tf.raw_ops.DeepCopy(x=t), batch)
 
 
+# The dtypes TensorFlow's all-gather collective takes; narrower ones are widened for it and back.
+_COLLECTIVE_DTYPES = (tf.float16, tf.float32, tf.float64, tf.int32, tf.int64)
+_WIDER = {tf.bool: tf.int32, tf.int8: tf.int32, tf.uint8: tf.int32, tf.int16: tf.int32, tf.uint16: tf.int32,
+          tf.uint32: tf.int64, tf.bfloat16: tf.float32}
+
+
+def _gathered_across_workers(strategy: tf.distribute.Strategy, value):
+    """Every replica's share of ``value`` on every worker (a collective), for the model's evaluator."""
+    dtype = value.dtype
+    if dtype in _COLLECTIVE_DTYPES:
+        return strategy.gather(value, axis=0)
+    if dtype in _WIDER:
+        return tf.cast(strategy.gather(tf.cast(value, _WIDER[dtype]), axis=0), dtype)
+    raise TrainrigError(
+        f"the model's evaluator needs every validation row on every worker, and TensorFlow cannot gather {dtype.name} "
+        "tensors across workers; with trainer.strategy multi_worker its inputs, targets and outputs must be "
+        "numbers or booleans (ModelBase._evaluator)"
+    )
+
+
 class Pass(NamedTuple):
     """One replica's forward and backward pass over its share of a batch."""
 
@@ -51,8 +74,23 @@ class Pass(NamedTuple):
     step_rows: Any  # the batch's rows over all replicas; None on one replica unless asked for
 
 
+class Evaluated(NamedTuple):
+    """What validation steps gathered over all replicas, as numpy.
+
+    ``predictions``: ``(y_true, y_pred, weight)`` of the model's prediction (``None`` without one);
+    ``samples``: ``(inputs, targets, outputs)`` of every step, only for a model evaluator (else empty).
+    """
+
+    predictions: tuple | None
+    samples: list
+
+
 class Steps:
-    """Holds the traced step functions of one run; retrace with :meth:`retrace` after freezing layers."""
+    """Holds the traced step functions of one run; retrace with :meth:`retrace` after freezing layers.
+
+    ``gather_samples``: validation also gathers every row's inputs, targets and outputs, one step per
+    call, for the model's evaluator (:mod:`trainrig.train.evaluator`).
+    """
 
     def __init__(
         self,
@@ -64,6 +102,7 @@ class Steps:
         val_metrics: MetricSet,
         prediction=None,
         accumulation: Accumulation | None = None,
+        gather_samples: bool = False,
     ):
         self.strategy = strategy
         self.keras_model = keras_model
@@ -73,6 +112,7 @@ class Steps:
         self.val_metrics = val_metrics
         self.prediction = prediction  # a PredictionDefinition: gather its target and output in validation
         self.accumulation = accumulation
+        self.gather_samples = gather_samples
         self.loss_scaling = scales_loss(optimizer)
         self._accumulated: list = []  # the variables the traced accumulating step gives gradients to
         self.retrace()
@@ -81,6 +121,7 @@ class Steps:
         """(Re)create the tf.functions; the trainable variables are captured when they are traced."""
         self._train = tf.function(self._train_execution if self.accumulation is None else self._accumulating_execution)
         self._eval = tf.function(self._eval_execution)
+        self._eval_gathering = tf.function(self._eval_gathering_execution)
         self._predict = tf.function(self._predict_batch, reduce_retracing=True)
 
     # --- one replica's work ----------------------------------------------------------------------
@@ -131,17 +172,25 @@ class Steps:
         """The optimizer step of a complete group of batches: their mean gradient, then cleared."""
         self.accumulation.apply(self._apply, self._accumulated)
 
-    def _eval_step(self, batch):
+    def _eval_step(self, batch, samples: bool = False):
+        """Update the validation metrics; return the prediction's values (or ``None``), and with
+        ``samples`` a dict of them (if any) and of this share's ``(inputs, targets, outputs)``."""
         inputs, targets = _owned(batch) if self.strategy.num_replicas_in_sync > 1 else batch
         outputs = self.keras_model(inputs, training=False)
         losses = self.objectives.losses(inputs, targets, outputs, self.keras_model.losses)
         self.val_metrics.update(inputs, targets, outputs, losses)
+        prediction = None
         if self.prediction is not None:
             p = self.prediction
             y_true = tf.cast(targets[p.target], tf.float64)
             weight = {**inputs, **targets}[p.weight] if p.weight else tf.ones(tf.shape(y_true)[:1])
-            return y_true, tf.cast(outputs[p.output], tf.float64), tf.reshape(tf.cast(weight, tf.float64), [-1])
-        return None
+            prediction = y_true, tf.cast(outputs[p.output], tf.float64), tf.reshape(tf.cast(weight, tf.float64), [-1])
+        if not samples:
+            return prediction
+        values = {"samples": (inputs, targets, outputs)}
+        if prediction is not None:
+            values["prediction"] = prediction
+        return values
 
     # --- executions of several steps ------------------------------------------------------------
 
@@ -167,6 +216,21 @@ class Steps:
             arrays = [a.write(i, self.strategy.gather(v, axis=0)) for a, v in zip(arrays, values)]
         return tuple(a.concat() for a in arrays)
 
+    def _eval_gathering_execution(self, iterator):
+        """One validation step (one per call: batches may differ in shape beyond the rows): its
+        prediction values gathered over the replicas, and every share's inputs, targets and outputs.
+
+        The shares stay per replica (the caller joins this process's replicas' shares in numpy, which
+        works for every dtype, strings included); only across the workers of a multi-worker run are they
+        gathered here, by a collective (see :func:`_gathered_across_workers`).
+        """
+        values = self.strategy.run(self._eval_step, args=(next(iterator),), kwargs={"samples": True})
+        if "prediction" in values:
+            values["prediction"] = tuple(self.strategy.gather(v, axis=0) for v in values["prediction"])
+        if isinstance(self.strategy, tf.distribute.MultiWorkerMirroredStrategy):
+            values["samples"] = tf.nest.map_structure(lambda v: _gathered_across_workers(self.strategy, v), values["samples"])
+        return values
+
     def _predict_batch(self, inputs):
         return self.keras_model(inputs, training=False)
 
@@ -175,12 +239,27 @@ class Steps:
     def train(self, iterator, steps: int) -> None:
         self._train(iterator, tf.constant(steps, dtype=tf.int32))
 
-    def evaluate(self, iterator, steps: int):
-        """Run ``steps`` validation steps; with a prediction declared, return ``(y_true, y_pred, weight)`` as numpy."""
+    def evaluate(self, iterator, steps: int) -> Evaluated:
+        """Run ``steps`` validation steps; return what they gathered (see :class:`Evaluated`)."""
+        if self.gather_samples:
+            return self._evaluate_gathering(iterator, steps)
         gathered = self._eval(iterator, tf.constant(steps, dtype=tf.int32))
-        if gathered is None:
-            return None
-        return tuple(g.numpy() for g in gathered)
+        return Evaluated(None if gathered is None else tuple(g.numpy() for g in gathered), [])
+
+    def _evaluate_gathering(self, iterator, steps: int) -> Evaluated:
+        predictions, samples = [], []
+        for _ in range(steps):
+            values = tf.nest.map_structure(self._local_rows, self._eval_gathering(iterator))
+            samples.append(values["samples"])
+            if "prediction" in values:
+                predictions.append(values["prediction"])
+        joined = tuple(np.concatenate(p) for p in zip(*predictions)) if predictions else None
+        return Evaluated(joined, samples)
+
+    def _local_rows(self, value) -> np.ndarray:
+        """The rows of a (per-replica) value of this process's replicas, joined in replica order (the data's)."""
+        parts = [t.numpy() for t in self.strategy.experimental_local_results(value)]
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
     def predict(self, inputs: dict):
         return self._predict(inputs)

@@ -6,7 +6,8 @@ The trainer orchestrates; each step of the story lives in a module of its own:
 2. :mod:`~trainrig.train.best_metric` — which logs key decides the best model;
 3. :mod:`~trainrig.train.contributions` — the plugins' export graphs and callbacks;
 4. :mod:`~trainrig.train.checkpointing` — restore, checkpoints, stop requests;
-5. :mod:`~trainrig.train.fit_loop` and :mod:`~trainrig.train.evaluation` — epochs and validation;
+5. :mod:`~trainrig.train.fit_loop` and :mod:`~trainrig.train.evaluation` — epochs and validation
+   (with the model's pure-Python evaluator, :mod:`~trainrig.train.evaluator`);
 6. the final export and the finished checkpoint.
 
 What plugins and callbacks see of the run is its :class:`~trainrig.context.RunContext`.
@@ -192,8 +193,9 @@ class Trainer:
         context.keras_model, context.optimizer = parts.keras_model, parts.optimizer
         context.steps_per_epoch, context.prediction = parts.steps_per_epoch, parts.prediction
         context.custom_score = resolve_custom_score(params.suite, self.model)
+        val_names = [*parts.val_metrics.names(), *(parts.evaluator_names or [])]  # the evaluator's: val_<name> too
         context.best = choose_best_metric(
-            params, self.model, parts.val_metrics.names(), parts.objectives.loss_names, parts.prediction, context.custom_score
+            params, self.model, val_names, parts.objectives.loss_names, parts.prediction, context.custom_score
         )
         context.best.publish()
 
@@ -214,8 +216,10 @@ class Trainer:
         )
         self.checkpoints.write_after = self.context.exporter.barrier
         callbacks, replicas = self.callbacks.callbacks, parts.strategy.num_replicas_in_sync
-        validation_steps = validation_steps_per_execution(params.steps_per_execution, callbacks, replicas, len(parts.val_source))
-        self.validation = ValidationLoop(parts, self.callbacks, validation_steps, params.print_samples)
+        validation_steps = validation_steps_per_execution(
+            params.steps_per_execution, callbacks, replicas, len(parts.val_source), gathers_samples=parts.evaluator_names is not None
+        )
+        self.validation = ValidationLoop(parts, self.callbacks, validation_steps, params.print_samples, self.model)
         executions = ExecutionSizes(
             params.steps_per_execution, bool(listeners(callbacks)), params.checkpoint_every_steps, params.accumulate
         )
