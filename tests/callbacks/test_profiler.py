@@ -219,7 +219,7 @@ def test_a_profile_left_running_by_a_failed_run_is_written_at_exit_or_by_the_nex
 def test_another_profiler_running_is_a_warning_and_the_run_goes_on(tmp_path, capsys):
     tf.profiler.experimental.start(str(tmp_path / "theirs"))
     try:
-        callback, optimizer = profiled(tmp_path / "ours")
+        callback, optimizer = profiled(tmp_path / "ours", iterations=2)
         callback.on_train_begin()
         callback.on_train_batch_begin(0)
         optimizer.iterations = np.int64(5)

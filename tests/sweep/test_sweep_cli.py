@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from fixtures_pkg.helpers import completed, subprocess_env
+from fixtures_pkg.tensorboard_server import get, serve
 
 TINY = [
     "--model", "fixtures_pkg.tinymodels:PlainModel", "--data", "fixtures_pkg.tinymodels:TinyData",
@@ -64,6 +65,34 @@ def test_a_grid_runs_every_combination_records_a_failing_one_and_sorts_by_the_be
     assert "summary: " in result.stdout and "3 done, 1 failed" in result.stdout
     again = sweep("--summary", str(out))
     assert again.returncode == 0 and again.stdout.splitlines()[1:4] == [line.rstrip() for line in lines[:3]]
+    tensorboard_over_the_sweep_compares_its_runs(out, {row["id"]: float(row["best_value"]) for row in table.values() if row["best_value"]})
+
+
+def tensorboard_over_the_sweep_compares_its_runs(out: Path, best: dict[str, float]) -> None:
+    """A real TensorBoard over SWEEP_DIR: one HParams session per run, named by its id, the varying
+    settings first (a plumbing-free, off section's key too, since the sweep varies it), the validation
+    metrics declared, and each session's best/loss equal to the run's best value in summary.csv."""
+    runs = [f"runs/{run_id}/tensorboard/validation" for run_id in best]
+    with serve(out, runs=runs) as base:
+        experiment = get(f"{base}/data/plugin/hparams/experiment", data=json.dumps({"experimentName": ""}).encode())
+        first = {h["name"] for h in experiment["hparamInfos"] if h.get("differs")}
+        assert {"trainer.lr_schedule", "trainer.reduce_lr.patience", "trainer.learning_rate"} <= first, first
+        metrics = {(m["name"]["group"], m["name"]["tag"]) for m in experiment["metricInfos"]}
+        assert {("validation", "losses/loss"), ("validation", "metrics/mae"), ("validation", "best/loss")} <= metrics
+        request = {
+            "experimentName": "",
+            "allowedStatuses": ["STATUS_UNKNOWN", "STATUS_SUCCESS", "STATUS_FAILURE", "STATUS_RUNNING"],
+            "colParams": [],
+            "startIndex": 0,
+            "sliceSize": 100,
+        }
+        groups = get(f"{base}/data/plugin/hparams/session_groups", data=json.dumps(request).encode())["sessionGroups"]
+    assert sorted(group["name"] for group in groups) == sorted(best)
+    for group in groups:
+        assert group["sessions"][0]["name"] == f"runs/{group['name']}/tensorboard"
+        values = {m["name"]["tag"]: m["value"] for m in group["metricValues"] if m["name"]["group"] == "validation"}
+        assert values["best/loss"] == pytest.approx(best[group["name"]], rel=1e-6)
+        assert group["hparams"]["trainer.reduce_lr.patience"] in (0, 1)
 
 
 def test_a_random_sweep_draws_seeded_configurations(tmp_path):

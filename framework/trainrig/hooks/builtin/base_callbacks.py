@@ -10,3 +10,11 @@ def trainrig_register_callbacks(trainer):
     from trainrig.callbacks import base_callbacks
 
     return base_callbacks(trainer)
+
+
+@hookimpl
+def trainrig_run_error(trainer, error):
+    """A run that fails inside ``--trainer.profile``'s range still writes the profile it took."""
+    from trainrig.callbacks.profiler import stop_left_running
+
+    stop_left_running()
