@@ -57,10 +57,14 @@ class RowStats:
 
 
 class EvaluatedModel(TinyModel):
-    """``TinyModel`` (loss ``mse``, metric ``mae``) with :class:`RowStats`; the best model has the most close rows."""
+    """``TinyModel`` (loss ``mse``, metric ``mae``, the binary suite of ``prob``) with :class:`RowStats`;
+    the best model has the most close rows."""
 
     def _evaluator(self):
         return RowStats()
+
+    def _prediction(self):
+        return trainrig.PredictionDefinition("label", "prob", "binary")
 
     def _best_logging_settings(self):
         return "max", "close"
@@ -149,6 +153,7 @@ def run(spec: dict) -> dict:
         "replicas": trainer.parts.strategy.num_replicas_in_sync,
         "history": history,
         "expected": expected_values(trainer.keras_model, data),
+        "prediction_rows": len(trainer.context.validation_predictions[0]),
     }
 
 

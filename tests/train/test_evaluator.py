@@ -17,7 +17,7 @@ import trainrig
 from fixtures_pkg.evaluators import EvaluatedModel, NamedRowsData, bad_model, expected_values
 from fixtures_pkg.helpers import finish, last_json_line, make_params, start_python
 from fixtures_pkg.replay import CrashAt
-from fixtures_pkg.tinymodels import TinyData, TinyDataParams
+from fixtures_pkg.tinymodels import TinyData, TinyDataParams, TinyModel
 from trainrig.cli.main import main as trainrig_main
 
 NAMES = ["rows", "close", "abs_err", "x_sum", "names"]
@@ -33,7 +33,11 @@ def params(out, **overrides):
 def mirrored(tmp_path_factory):
     """The run on two logical CPU devices: a fresh process, started first and read by the last test."""
     spec = {"devices": 2, "epochs": 1, "output_dir": str(tmp_path_factory.mktemp("mirrored") / "run")}
-    return start_python("from fixtures_pkg.evaluators import main; main()", json.dumps(spec))
+    process = start_python("from fixtures_pkg.evaluators import main; main()", json.dumps(spec))
+    yield process
+    if process.poll() is None:  # its test was not selected, or failed before reading it
+        process.kill()
+        process.communicate()
 
 
 @pytest.fixture(scope="module")
@@ -128,9 +132,18 @@ def test_the_command_line_prints_a_bad_evaluator_as_one_line(tmp_path, capsys):
 def test_two_replicas_feed_every_row_once(mirrored):
     result = last_json_line(finish(mirrored, timeout=300))
     history, expected = result["history"], result["expected"]
-    assert result["replicas"] == 2
+    assert result["replicas"] == 2 and result["prediction_rows"] == 31  # the metric suite's rows are gathered too
+    assert np.isfinite(history["Test ROC AUC"]).all()
     assert history["val_rows"] == history["val_names"] == [31]  # the last batch's empty share adds nothing
     np.testing.assert_allclose(history["val_abs_err"], history["val_mae"], rtol=1e-5)
     for name in NAMES:
         assert history["val_" + name][-1] == pytest.approx(expected[name], rel=1e-5), name
 
+
+
+def test_a_model_without_an_evaluator_gathers_nothing(tmp_path):
+    trainer = trainrig.Trainer(params(tmp_path / "run"), TinyModel(), TinyData(DATA))
+    trainer.prepare()
+    assert trainer.parts.evaluator_names is None and not trainer.parts.steps.gather_samples
+    assert trainer.validation.steps_per_execution > 1  # the whole pass in one call, as before
+    assert trainer.validate().logs.keys() == {"val_loss", "val_mse", "val_mae"}

@@ -14,7 +14,7 @@ from trainrig.errors import TrainrigError
 COMMANDS = {
     "train": ("trainrig.cli.train", "train a model on data: trainrig train --model PKG.MOD:Model --data PKG.MOD:Data"),
     "resume": ("trainrig.cli.resume", "continue an interrupted run exactly where it stopped: trainrig resume OUTPUT"),
-    "lav": ("trainrig.cli.lav", "load and validate a run: every loss, metric and the metric suite"),
+    "lav": ("trainrig.cli.lav", "load and validate a run: every loss, metric, evaluator value and the metric suite"),
     "predict": ("trainrig.cli.predict", "write a run's predictions on its data to a .npz file"),
     "export": ("trainrig.cli.export", "(re)export a run's graphs from its newest checkpoint or best model"),
     "schedule": (

@@ -86,7 +86,8 @@ class ModelBase(Generic[P]):
         return {}
 
     def _best_logging_settings(self) -> tuple[str, str]:
-        """``("min" or "max", name)`` of the loss or metric (validation value) that decides the best model."""
+        """``("min" or "max", name)`` of the loss, metric or :meth:`_evaluator` value (validation value) that
+        decides the best model."""
         return "min", "loss"
 
     # --- validation output ---------------------------------------------------------------------

@@ -7,8 +7,8 @@ import keras
 import numpy as np
 
 from trainrig.context import ValidationResult
-from trainrig.model.base import ModelBase
 from trainrig.log_keys import VALIDATION_PREFIX
+from trainrig.model.base import ModelBase
 from trainrig.train.evaluator import EvaluatorPass
 from trainrig.train.setup import RunParts
 
@@ -28,7 +28,7 @@ class ValidationLoop:
         callbacks: keras.callbacks.CallbackList,
         steps_per_execution: int,
         print_samples: int,
-        model: ModelBase | None = None,
+        model: ModelBase,
     ):
         self.parts = parts
         self.model = model

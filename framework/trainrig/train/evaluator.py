@@ -15,6 +15,11 @@ Each ``result()`` name ``<name>`` is logged as ``val_<name>`` in the validation'
 (:attr:`~trainrig.context.ValidationResult.logs`), beside the losses and metrics: the epoch-end
 ``logs``, the history, ``metrics.jsonl``, TensorBoard's validation run and ``trainrig lav`` have it.
 A name may not be a validation loss or metric's, nor one of trainrig's own (:mod:`trainrig.log_keys`).
+
+Without an evaluator none of this runs and validation gathers nothing more than before. With one,
+validation runs one step per call (:mod:`trainrig.train.executions`); this process's replicas'
+shares are joined in numpy (any dtype, strings too), while a multi-worker run gathers them with a
+collective, which takes numbers and booleans only (:func:`trainrig.train.steps.check_gatherable`).
 """
 
 from __future__ import annotations

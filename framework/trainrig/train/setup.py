@@ -1,4 +1,5 @@
-"""Set a run up: seeds, strategy, the data's sequences, the model, its objectives, the optimizer, the steps.
+"""Set a run up: seeds, strategy, the data's sequences, the model, its objectives, the optimizer, the steps,
+and the model's evaluator (if any, checked on the first validation batch: :mod:`trainrig.train.evaluator`).
 
 Everything that can fail on the user's definitions fails here, on one real batch, before the first
 step and before anything is written to the output directory.
@@ -33,7 +34,7 @@ from trainrig.train.optimizer import check_optimization, make_optimizer
 from trainrig.train.params import TrainerParams
 from trainrig.train.precision import build_in_precision, loss_scaled
 from trainrig.train.schedules import learning_rate_schedule
-from trainrig.train.steps import Steps
+from trainrig.train.steps import Steps, check_gatherable
 from trainrig.user_code import calling
 
 
@@ -132,6 +133,7 @@ def set_up(
     )
     evaluator_names = None
     if evaluator is not None:  # fed the first validation batch now, so a bad evaluator fails before the first step
+        check_gatherable(strategy, _validation_dtypes(val_source, built.keras_model))
         evaluator_names = probe_names(model, evaluator, val_source.first_batch(), steps.predict, val_metrics.names())
     return RunParts(
         strategy=strategy,
@@ -146,6 +148,16 @@ def set_up(
         steps=steps,
         evaluator_names=evaluator_names,
     )
+
+
+def _validation_dtypes(val_source: BatchSource, keras_model: keras.Model) -> dict:
+    """``{"input 'x'": dtype, "target 'y'": ..., "output 'y_hat'": ...}`` of a validation step."""
+    inputs, targets = val_source.signature
+    return {
+        **{f"input {k!r}": v.dtype for k, v in inputs.items()},
+        **{f"target {k!r}": v.dtype for k, v in targets.items()},
+        **{f"output {k!r}": v.dtype for k, v in keras_model.output.items()},
+    }
 
 
 def _steps(

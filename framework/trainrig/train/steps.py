@@ -48,18 +48,27 @@ _WIDER = {tf.bool: tf.int32, tf.int8: tf.int32, tf.uint8: tf.int32, tf.int16: tf
           tf.uint32: tf.int64, tf.bfloat16: tf.float32}
 
 
+def check_gatherable(strategy: tf.distribute.Strategy, dtypes: dict[str, Any]) -> None:
+    """With several workers, the evaluator's rows are gathered by a collective: ``dtypes`` (``{"target 'y'":
+    dtype}`` of the validation inputs, targets and outputs) must be ones it can take (numbers, booleans)."""
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return
+    for what, dtype in dtypes.items():
+        dtype = tf.as_dtype(dtype)
+        if dtype not in _COLLECTIVE_DTYPES and dtype not in _WIDER:
+            raise TrainrigError(
+                f"the model's evaluator needs every validation row on every worker, and TensorFlow cannot gather the "
+                f"{dtype.name} {what} across workers; with trainer.strategy multi_worker an evaluator needs inputs, "
+                "targets and outputs of numbers or booleans (or trainer.strategy mirrored)"
+            )
+
+
 def _gathered_across_workers(strategy: tf.distribute.Strategy, value):
-    """Every replica's share of ``value`` on every worker (a collective), for the model's evaluator."""
+    """Every replica's share of ``value`` on every worker (a collective; see :func:`check_gatherable`)."""
     dtype = value.dtype
-    if dtype in _COLLECTIVE_DTYPES:
-        return strategy.gather(value, axis=0)
     if dtype in _WIDER:
         return tf.cast(strategy.gather(tf.cast(value, _WIDER[dtype]), axis=0), dtype)
-    raise TrainrigError(
-        f"the model's evaluator needs every validation row on every worker, and TensorFlow cannot gather {dtype.name} "
-        "tensors across workers; with trainer.strategy multi_worker its inputs, targets and outputs must be "
-        "numbers or booleans (ModelBase._evaluator)"
-    )
+    return strategy.gather(value, axis=0)
 
 
 class Pass(NamedTuple):
