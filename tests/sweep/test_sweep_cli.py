@@ -164,3 +164,54 @@ def json_status(out: Path, run_id: str) -> str:
         return json.loads((out / "logs" / f"{run_id}.json").read_text())["status"]
     except (FileNotFoundError, ValueError):
         return "pending"
+
+
+def test_halving_keeps_the_best_half_at_each_rung_and_its_winner_is_a_run_without_pauses(tmp_path):
+    out = tmp_path / "halving"
+    options = [*TINY, "--trainer.epochs", "4", "--grid", json.dumps({"trainer.learning_rate": [0.001, 0.003, 0.01, 0.03]})]
+    result = sweep("--out", str(out), *options, "--halving", "2", "--parallel", "2")
+    assert result.returncode == 0, result.stdout + result.stderr[-3000:]
+    history = {i: [json.loads(line) for line in (out / "runs" / i / "metrics.jsonl").read_text().splitlines()] for i in ("000", "001", "002", "003")}
+
+    def best_at(run_id: str, epoch: int) -> float:
+        return min(record["val_loss"] for record in history[run_id][:epoch])
+
+    # rungs 1, 2, 4: all four reach epoch 1, the best two epoch 2, the best of those the end
+    second = sorted(history, key=lambda i: best_at(i, 1))[:2]
+    winner = min(second, key=lambda i: best_at(i, 2))
+    assert {i: len(h) for i, h in history.items()} == {i: 4 if i == winner else 2 if i in second else 1 for i in history}
+    table = {row["id"]: row for row in rows(out)}
+    assert {i: row["status"] for i, row in table.items()} == {i: "done" if i == winner else "halted" for i in history}
+    assert "rung epoch 1: 2 of 4 runs go on" in result.stdout and "1 done, 3 halted" in result.stdout
+    # paused and resumed twice, the winner is the run trained without pauses, to the bit
+    straight = tmp_path / "straight"
+    rate = table[winner]["trainer.learning_rate"]
+    env = {**subprocess_env(), "TRAINRIG_LOAD_PLUGINS": ""}
+    command = [sys.executable, "-m", "trainrig", "train", *TINY, "--trainer.epochs", "4", "--trainer.learning_rate", rate]
+    done = subprocess.run([*command, "--trainer.output_dir", str(straight)], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert (straight / "metrics.jsonl").read_text() == (out / "runs" / winner / "metrics.jsonl").read_text()
+    # the same command again replays the decisions from the status files and trains nothing
+    logs = {i: (out / "logs" / f"{i}.log").read_text() for i in history}
+    again = sweep("--out", str(out), *options, "--halving", "2")
+    assert again.returncode == 0 and "4 of 4 runs already done" in again.stdout, again.stdout + again.stderr[-2000:]
+    assert {i: (out / "logs" / f"{i}.log").read_text() for i in history} == logs
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["--halving", "1"], "--halving must be an integer >= 2"),
+        (["--halving", "2", "--min-epochs", "5"], "--min-epochs must be between 1 and trainer.epochs (2)"),
+        (["--min-epochs", "2"], "--min-epochs goes with --halving ETA"),
+    ],
+)
+def test_bad_halving_options_are_one_line_before_any_run(tmp_path, args, words, capsys, monkeypatch):
+    from trainrig.cli.main import main
+
+    monkeypatch.setenv("TRAINRIG_LOAD_PLUGINS", "")
+    out = tmp_path / "bad"
+    assert main(["sweep", "--out", str(out), *TINY, "--grid", '{"trainer.learning_rate": [0.01, 0.02]}', *args]) == 2
+    error = capsys.readouterr().err.strip()
+    assert "\n" not in error and words in error, error
+    assert not out.exists()

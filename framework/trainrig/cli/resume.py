@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from trainrig.cli.options import Parser
+from trainrig.errors import TrainrigError
 
 
 def run(argv: list[str]) -> int:
@@ -12,8 +13,13 @@ def run(argv: list[str]) -> int:
         "saved in OUTPUT/params.json. A finished run is left as it is.",
     )
     parser.add_argument("output", metavar="OUTPUT", help="the run directory (holds params.json)")
+    parser.add_argument(
+        "--stop-after-epoch", type=int, metavar="N",
+        help="stop again after epoch N, with a checkpoint (exit status 3); default: the run's trainer.stop_after_epoch",
+    )  # fmt: skip
     args = parser.parse_args(argv)
-    from trainrig.errors import TrainrigError
+    if args.stop_after_epoch is not None and args.stop_after_epoch < 0:
+        raise TrainrigError(f"--stop-after-epoch must be >= 0, got {args.stop_after_epoch}")
     from trainrig.run_dir import RunDir
 
     if not RunDir(args.output).is_run():  # before TensorFlow is imported: answer at once
@@ -21,5 +27,8 @@ def run(argv: list[str]) -> int:
 
     from trainrig.train.trainer import Trainer
 
-    Trainer.resume(args.output)
+    if args.stop_after_epoch is None:
+        Trainer.resume(args.output)
+    else:
+        Trainer.reopen(args.output, stop_after_epoch=args.stop_after_epoch).train(resume=True)
     return 0

@@ -2,6 +2,7 @@
 
     trainrig sweep --out SWEEP_DIR --model ... --data ... [fixed options] --grid JSON [--parallel K]
     trainrig sweep --out SWEEP_DIR --model ... --data ... [fixed options] --random N --space JSON [--seed S]
+    ... [--halving ETA [--min-epochs R]]                 (successive halving: see trainrig.sweep.halving)
     trainrig sweep --resume SWEEP_DIR [--parallel K]      (or the same command again)
     trainrig sweep --summary SWEEP_DIR
 
@@ -38,6 +39,11 @@ def _parser() -> Parser:
     )  # fmt: skip
     parser.add_argument("--seed", type=int, default=0, help="seed of the --random draws (default 0)")
     parser.add_argument("--parallel", type=int, default=1, metavar="K", help="runs at once, each its own process (default 1)")
+    parser.add_argument(
+        "--halving", type=int, metavar="ETA",
+        help="successive halving: pause every run at epochs R, R*ETA, ... and keep the best 1/ETA at each (default: off)",
+    )  # fmt: skip
+    parser.add_argument("--min-epochs", type=int, default=1, metavar="R", help="with --halving: the first rung (default 1)")
     parser.add_argument("--resume", metavar="SWEEP_DIR", help="continue the sweep in SWEEP_DIR")
     parser.add_argument("--summary", metavar="SWEEP_DIR", help="print the table of the sweep in SWEEP_DIR again")
     return parser
@@ -70,6 +76,10 @@ def _new_plan(args, command: list[str]):
             raise TrainrigError("--random N needs --space JSON (the distribution of every key)")
         spec = {"random": args.random, "space": _json(args.space, "--space"), "seed": args.seed}
         configs = random_configs(spec["space"], args.random, args.seed)
+    if args.halving is None and args.min_epochs != 1:
+        raise TrainrigError("--min-epochs goes with --halving ETA")
+    if args.halving is not None:
+        spec["halving"] = {"eta": args.halving, "min_epochs": args.min_epochs}
     return Plan(out=Path(args.out), command=command, configs=configs, spec=spec)
 
 
@@ -86,12 +96,18 @@ def run(argv: list[str]) -> int:
         print(table(plan, results(plan)))
         return 0
     if args.resume:
-        if command or args.out or args.grid or args.random or args.space:
+        if command or args.out or args.grid or args.random or args.space or args.halving:
             raise TrainrigError("--resume SWEEP_DIR takes only --parallel; the sweep's options are in its sweep.json")
         plan = Plan.load(args.resume)
     else:
         plan = _new_plan(args, command)
-        check_configs(plan)  # every configuration, before any run starts
+        epochs = check_configs(plan)  # every configuration, before any run starts
+        if "halving" in plan.spec:
+            from trainrig.sweep.halving import rungs, same_epochs
+
+            halving = plan.spec["halving"]
+            halving["epochs"] = same_epochs(epochs)
+            rungs(halving["epochs"], halving["eta"], halving["min_epochs"])  # a bad --halving / --min-epochs: one line
         plan = plan.continue_or_save()
     print(f"sweep {plan.out}: {len(plan.configs)} runs, {args.parallel} at a time", flush=True)
     counts = SweepRunner(plan, args.parallel).run()
@@ -99,7 +115,7 @@ def run(argv: list[str]) -> int:
     path = write_csv(plan, rows)
     print(table(plan, rows))
     print(f"summary: {path}; " + ", ".join(f"{n} {status}" for status, n in sorted(counts.items())))
-    if counts.get("stopped") or counts.get("pending"):
+    if counts.get("stopped") or counts.get("pending") or counts.get("paused"):
         print(f"continue with: trainrig sweep --resume {plan.out}")
         return 3
     return EXIT_FAILED_RUNS if counts.get("failed") else 0

@@ -16,7 +16,10 @@ from typing import Any
 from trainrig.errors import TrainrigError
 
 PLAN_FILE = "sweep.json"
-RESERVED = ("--trainer.output_dir",)  # the sweep gives every run its own
+RESERVED = {  # what the sweep sets for every run
+    "--trainer.output_dir": "SWEEP_DIR/runs/<id>",
+    "--trainer.stop_after_epoch": "the rungs of --halving",
+}
 
 
 def option_args(config: dict[str, Any]) -> list[str]:
@@ -93,23 +96,27 @@ class Plan:
 def check_command(command: list[str]) -> None:
     for reserved in RESERVED:
         if any(arg == reserved or arg.startswith(reserved + "=") for arg in command):
-            raise TrainrigError(f"{reserved} is set by the sweep (SWEEP_DIR/runs/<id>); leave it out")
+            raise TrainrigError(f"{reserved} is set by the sweep ({RESERVED[reserved]}); leave it out")
 
 
-def check_configs(plan: Plan) -> None:
-    """Read every configuration as ``trainrig train`` would; the first problem is one line naming it."""
+def check_configs(plan: Plan) -> list[int]:
+    """Read every configuration as ``trainrig train`` would; the first problem is one line naming it.
+    Returns each configuration's ``trainer.epochs``."""
     from trainrig.cli.train import DESCRIPTION, parse_run_options, train_arguments
     from trainrig.experiment import experiment_params
 
     check_command(plan.command)
+    epochs = []
     for run_id, config in zip(plan.ids, plan.configs):
         for key in config:
             if f"--{key}" in RESERVED:
-                raise TrainrigError(f"--{key} is set by the sweep (SWEEP_DIR/runs/<id>); it cannot vary")
+                raise TrainrigError(f"--{key} is set by the sweep ({RESERVED[f'--{key}']}); it cannot vary")
         try:
             _, tree, plugins, _ = parse_run_options(
                 [*plan.command, *option_args(config)], "trainrig sweep", DESCRIPTION, train_arguments
             )
-            experiment_params(tree, plugins)
+            _, _, trainer_params, _ = experiment_params(tree, plugins)
         except TrainrigError as e:
             raise TrainrigError(f"configuration {run_id} ({describe(config)}): {e}") from None
+        epochs.append(trainer_params.epochs)
+    return epochs

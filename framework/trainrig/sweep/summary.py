@@ -26,7 +26,7 @@ STATUS_DIR = "logs"
 @dataclass
 class RunResult:
     id: str
-    status: str  # "done", "failed", "stopped" (interrupted, resumable) or "pending"
+    status: str  # "done", "failed", "stopped" (interrupted, resumable), "pending"; with halving "paused", "halted"
     config: dict[str, Any]
     monitor: str = ""
     best: float = math.nan

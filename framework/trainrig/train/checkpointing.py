@@ -57,11 +57,14 @@ class Checkpointing:
         run_root,
         verbose: bool,
         chief_store: CheckpointStore | None = None,
+        stop_after_epoch: int = 0,
     ):
         """``store`` is where checkpoints are written; ``run_root`` is the run's directory (its ``STOP``
         file, the resume hint). ``chief_store`` is ``None`` on one process and on the chief of several
         workers; on the other workers (which write into a scratch directory) it is the chief's store:
-        they restore from it and leave the ``STOP`` file to the chief."""
+        they restore from it and leave the ``STOP`` file to the chief. ``stop_after_epoch`` (> 0) stops the
+        run after that epoch's checkpoint, as a stop request would (``trainer.stop_after_epoch``)."""
+        self.stop_after_epoch = stop_after_epoch
         self.store = store
         self.chief_store = chief_store
         self.run = run
@@ -140,10 +143,12 @@ class Checkpointing:
 
     def after_epoch(self, epoch: int, stopping: bool) -> None:
         """After every callback's ``on_epoch_end`` of ``epoch``: the epoch checkpoint; a stop when ``stopping``."""
-        self.save(Position(epoch=epoch + 1, step=0, global_step=self.global_step()), wait=stopping)
-        if stopping:
+        paused = epoch + 1 == self.stop_after_epoch  # the same on every worker: no agreement needed
+        self.save(Position(epoch=epoch + 1, step=0, global_step=self.global_step()), wait=stopping or paused)
+        if stopping or paused:
+            reason = self._reason() if stopping else "trainer.stop_after_epoch"
             raise TrainingStopped(
-                f"stopped by {self._reason()} after epoch {epoch + 1} (checkpoint written); "
+                f"stopped by {reason} after epoch {epoch + 1} (checkpoint written); "
                 f"continue with: trainrig resume {self.run_root}"
             )
 

@@ -314,6 +314,13 @@ class TrainerParams:
         "auto = bar on a terminal, epoch otherwise.",
         validator=choice("auto", "bar", "epoch", "none"),
     )
+    stop_after_epoch: int = field(
+        setting=False,
+        default=0,
+        help="Stop after this epoch, with a checkpoint, as a stop request does (exit status 3); trainrig resume "
+        "continues (trainrig resume --stop-after-epoch N pauses again). 0 or >= epochs = no pause.",
+        validator=at_least(0),
+    )
     log_every_steps: int = field(
         setting=False,
         default=0,

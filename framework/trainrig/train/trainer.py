@@ -213,6 +213,7 @@ class Trainer:
             self.output.root,
             verbose=verbose,
             chief_store=None if self.cluster.is_chief else CheckpointStore(self.output.checkpoints),
+            stop_after_epoch=params.stop_after_epoch if params.stop_after_epoch < params.epochs else 0,
         )
         self.checkpoints.write_after = self.context.exporter.barrier
         callbacks, replicas = self.callbacks.callbacks, parts.strategy.num_replicas_in_sync
