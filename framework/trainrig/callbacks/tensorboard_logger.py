@@ -84,7 +84,8 @@ class TensorBoardLogger(TrainrigCallback):
         self.written = {TRAIN_RUN: train_epochs, VALIDATION_RUN: last_step(run_dir.tensorboard_run(VALIDATION_RUN))}
         self.writers = Writers(run_dir)
         self.tag_names = self._tag_names()
-        self.settings = hparams.settings_of(context.params_tree, self._params_objects())
+        self.varying = sweep_varying()
+        self.settings = self._settings()
         self._write_rate = self._step_rate_writer()
         self._write_step_rate()
         if not context.resumed:
@@ -93,14 +94,19 @@ class TensorBoardLogger(TrainrigCallback):
             self._backfill_from_history()
         self.writers.flush()
 
-    def _params_objects(self) -> dict:
+    def _settings(self) -> dict:
+        """The run's HParams settings, and every key the enclosing sweep varies (even one a run leaves out)."""
         context = self.context
         objects = {"trainer": context.params}
         for section, owner in (("model", context.model), ("data", context.data)):
             params = getattr(owner, "params", None)
             if params is not None:
                 objects[section] = params
-        return objects
+        settings = hparams.settings_of(context.params_tree, objects)
+        if self.varying:
+            every = hparams.settings_of(context.params_tree, {})
+            settings.update({key: every[key] for key in self.varying if key in every})
+        return settings
 
     def _tag_names(self) -> TagNames:
         model, prediction = self.context.model, self.context.prediction
@@ -118,17 +124,12 @@ class TensorBoardLogger(TrainrigCallback):
     def _write_run_start(self) -> None:
         """A new run's HParams session, params and model summary texts, graph and augmentation preview."""
         context, writers = self.context, self.writers
-        varying = sweep_varying()
-        extra = {key: value for key, value in self._flat_params().items() if key in varying and key not in self.settings}
-        hparams.write_session(writers.root, self.settings, trial_id=context.run_dir.root.name, extra=extra)
+        hparams.write_session(writers.root, self.settings, trial_id=context.run_dir.root.name)
         run_summary.write_params_text(writers.train, context.params_tree)
         if context.keras_model is not None:
             run_summary.write_model_summary(writers.train, context.keras_model)
             run_summary.write_model_graph(writers.train, context.keras_model)
         write_augmentation_preview(writers.train, context.train_sequence)
-
-    def _flat_params(self) -> dict:
-        return hparams.settings_of(self.context.params_tree, {})
 
     def _write_experiment_config(self, validation: dict[str, float]) -> None:
         """Declare the settings and the metrics (the validation values as logged at the first epoch)."""
@@ -136,9 +137,8 @@ class TensorBoardLogger(TrainrigCallback):
         best = self.context.best
         if best is not None:
             metrics[TagNames.best(best.monitor)] = (VALIDATION_RUN, f"best {best.monitor} so far ({best.mode}); {EPOCH_AXIS}")
-        varying = sweep_varying()
-        settings = {**self.settings, **{k: v for k, v in self._flat_params().items() if k in varying}}
-        hparams.write_experiment_config(self.writers.root, settings, hparams.key_settings(settings, varying), metrics)
+        first = hparams.key_settings(self.settings, self.varying)
+        hparams.write_experiment_config(self.writers.root, self.settings, first, metrics)
 
     def _step_rate_writer(self):
         """A compiled write of the rate of every optimizer step after ``last_written`` up to

@@ -1,8 +1,8 @@
 """Run a sweep's configurations as ``trainrig train`` processes, K at a time (``--parallel K``).
 
 Each run is a normal run in ``SWEEP_DIR/runs/<id>/``, its console output in ``SWEEP_DIR/logs/<id>.log``
-and its status in ``SWEEP_DIR/logs/<id>.json`` (``done``, ``failed`` with its one-line error, or
-``stopped``). Running the sweep again skips the ``done`` runs, resumes every run that has a
+and its status in ``SWEEP_DIR/logs/<id>.json`` (``done``, ``failed`` with its one-line error,
+``stopped``; with halving ``paused`` at a rung or ``halted``). Running the sweep again skips the ``done`` runs, resumes every run that has a
 ``params.json`` (``trainrig resume``: exactly where its newest checkpoint left it) and starts the
 others; a failed run is tried again. A failing run never stops the others. SIGINT or SIGTERM to
 the sweep is passed to the running runs, which stop after a checkpoint; no new run starts.
@@ -177,15 +177,15 @@ class SweepRunner:
             rung_values[str(reached.epochs)] = reached.best
         error = "" if status in ("done", "paused") else error_line((plan.out / "logs" / f"{run_id}.log").read_text())
         write_status(plan, run_id, {"status": status, "seconds": seconds, "error": error, "rungs": rung_values})
-        self._report(run_id, status, error)
+        reached.status, reached.seconds, reached.error = status, seconds, error
+        self._report(run_id, status, error, reached)
 
-    def _report(self, run_id: str, status: str, error: str) -> None:
+    def _report(self, run_id: str, status: str, error: str, result) -> None:
         finished = sum(read_status(self.plan, i)["status"] in ("done", "failed", "halted") for i in self.plan.ids)
         head = f"[{finished}/{len(self.plan.ids)}] run {run_id} ({describe(self.plan.config(run_id))}) {status}"
         if status not in ("done", "paused"):
             self._say(f"{head}: {error}")
             return
-        result = run_result(self.plan, run_id)
         if status == "paused":
             self._say(f"{head} at epoch {result.epochs}: best {result.monitor} {result.best:.6g}")
             return

@@ -88,12 +88,10 @@ def key_settings(settings: Iterable[str], varying: Iterable[str]) -> set[str]:
     return (set(varying) | set(KEY_SETTINGS) | {n for n in names if n.startswith("model.")}) & names
 
 
-def write_session(writer, settings: dict, trial_id: str, extra: dict | None = None) -> None:
-    """The run's hparams session (its settings, named ``trial_id``), at step 0 of ``writer``.
-
-    ``extra`` adds settings that are not params (a sweep's varying key that is plumbing, for example)."""
+def write_session(writer, settings: dict, trial_id: str) -> None:
+    """The run's hparams session (its settings, named ``trial_id``), at step 0 of ``writer``."""
     with writer.as_default():
-        hparams_api.hparams({**settings, **(extra or {})}, trial_id=trial_id, start_time_secs=int(time.time()))
+        hparams_api.hparams(settings, trial_id=trial_id, start_time_secs=int(time.time()))
 
 
 def _hparam_info(name: str, value, differs: bool) -> api_pb2.HParamInfo:

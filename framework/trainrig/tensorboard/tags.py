@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from trainrig.log_keys import FROZEN_LAYERS, LEARNING_RATE, SUITE_PREFIX, TOTAL_LOSS
+from trainrig.log_keys import FROZEN_LAYERS, LEARNING_RATE, SUITE_PREFIX, TOTAL_LOSS, VALIDATION_PREFIX
 
 LOSSES, METRICS, SUITE, BEST, OPTIMIZER, STEPS, FREEZE = "losses", "metrics", "suite", "best", "optimizer", "steps", "freeze"
 
@@ -95,7 +95,7 @@ class TagNames:
     @staticmethod
     def best(monitor: str) -> str:
         """The tag of the best-model value: ``best/acc`` for ``val_acc``, ``best/ROC AUC`` for ``Test ROC AUC``."""
-        for prefix in ("val_", SUITE_PREFIX):
+        for prefix in (VALIDATION_PREFIX, SUITE_PREFIX):
             if monitor.startswith(prefix):
                 return f"{BEST}/{monitor[len(prefix):]}"
         return f"{BEST}/{monitor}"
